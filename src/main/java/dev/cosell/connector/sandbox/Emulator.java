@@ -1,0 +1,267 @@
+package dev.cosell.connector.sandbox;
+
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.vertx.core.Handler;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.net.JksOptions;
+import io.vertx.ext.web.Route;
+import io.vertx.ext.web.Router;
+import io.vertx.ext.web.RoutingContext;
+import io.vertx.ext.web.handler.BodyHandler;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Base of the three emulators: one HTTPS server on loopback per emulated service.
+ * <p>
+ * Every emulated API route goes through the same pre-handler, in this order: count the call (per
+ * method and route template), apply injected faults (429/5xx, delay, dropped connection), check the
+ * bearer token's audience and expiry, then run the handler on a worker thread. The admin API
+ * (seed, inspect, faults, counters) lives under {@value #ADMIN} and is neither counted nor faulted.
+ */
+public abstract class Emulator implements AutoCloseable {
+
+    public static final String ADMIN = "/_admin";
+    protected static final ObjectMapper JSON = new ObjectMapper();
+
+    protected final Logger log = LoggerFactory.getLogger(getClass());
+    protected final Vertx vertx;
+    protected final SandboxPki pki;
+    protected final Router router;
+    protected final CallLog calls = new CallLog();
+    protected final Faults faults = new Faults();
+    private HttpServer server;
+    private String baseUrl;
+
+    protected Emulator(Vertx vertx, SandboxPki pki) {
+        this.vertx = vertx;
+        this.pki = pki;
+        this.router = Router.router(vertx);
+        router.route().handler(BodyHandler.create().setBodyLimit(maxBodyBytes()));
+        registerAdmin();
+    }
+
+    /** Short name used in logs and the admin API ("entra", "partnercenter", "dataverse"). */
+    public abstract String name();
+
+    /** The API routes of the emulated service. */
+    protected abstract void routes();
+
+    /** Body size the emulated service accepts (413 beyond). */
+    protected long maxBodyBytes() {
+        return 16L * 1024 * 1024;
+    }
+
+    /**
+     * Validates the bearer token of an API request; returns null when valid, else the reason.
+     * Emulators of protected APIs override this.
+     */
+    protected String checkToken(RoutingContext ctx) {
+        return null;
+    }
+
+    /** Writes the service's own 401 response. */
+    protected void unauthorized(RoutingContext ctx, String reason) {
+        ctx.response().setStatusCode(401).putHeader("WWW-Authenticate", "Bearer").end();
+    }
+
+    /** Writes the service's own error for an injected fault status. */
+    protected void faultResponse(RoutingContext ctx, Faults.Fault fault) {
+        ctx.response().setStatusCode(fault.status()).end();
+    }
+
+    public Emulator start(int port) {
+        routes();
+        router.route().last().handler(this::notFound);
+        HttpServerOptions options = new HttpServerOptions().setHost("127.0.0.1").setPort(port).setSsl(true)
+                .setKeyCertOptions(keyStoreOptions()).setCompressionSupported(false);
+        server = await(vertx.createHttpServer(options).requestHandler(router).listen().toCompletionStage()
+                .toCompletableFuture());
+        baseUrl = "https://127.0.0.1:" + server.actualPort();
+        log.info("{} emulator listening on {}", name(), baseUrl);
+        return this;
+    }
+
+    protected void notFound(RoutingContext ctx) {
+        ctx.response().setStatusCode(404).end();
+    }
+
+    private JksOptions keyStoreOptions() {
+        try {
+            java.security.KeyStore ks = java.security.KeyStore.getInstance("JKS");
+            ks.load(null, null);
+            ks.setKeyEntry("tls", pki.tlsKey(), SandboxPki.STORE_PASSWORD.toCharArray(),
+                    new java.security.cert.X509Certificate[] { pki.tlsCertificate(), pki.caCertificate() });
+            java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+            ks.store(out, SandboxPki.STORE_PASSWORD.toCharArray());
+            return new JksOptions().setValue(Buffer.buffer(out.toByteArray())).setPassword(SandboxPki.STORE_PASSWORD);
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    public String baseUrl() {
+        return baseUrl;
+    }
+
+    public int port() {
+        return server.actualPort();
+    }
+
+    public CallLog calls() {
+        return calls;
+    }
+
+    public Faults faults() {
+        return faults;
+    }
+
+    /** Registers an emulated API route that needs a valid bearer token. */
+    protected void api(HttpMethod method, String path, Handler<RoutingContext> handler) {
+        wire(router.route(method, path), method.name() + " " + path, true, handler);
+    }
+
+    /** An API route on a plain path; {@code authenticated=false} for the few public endpoints. */
+    protected void api(HttpMethod method, String path, boolean authenticated, Handler<RoutingContext> handler) {
+        wire(router.route(method, path), method.name() + " " + path, authenticated, handler);
+    }
+
+    /** An API route matched by a regular expression (OData keys in parentheses), counted under {@code template}. */
+    protected void apiRegex(HttpMethod method, String regex, String template, Handler<RoutingContext> handler) {
+        wire(router.routeWithRegex(method, regex), method.name() + " " + template, true, handler);
+    }
+
+    private void wire(Route route, String template, boolean authenticated, Handler<RoutingContext> handler) {
+        route.handler(ctx -> {
+            long started = System.nanoTime();
+            ctx.addEndHandler(done -> calls.record(template, ctx.request().method().name(), ctx.request().uri(),
+                    Boolean.TRUE.equals(ctx.get("dropped")) ? 0 : ctx.response().getStatusCode(),
+                    System.nanoTime() - started));
+            Faults.Fault fault = faults.next(ctx.request().method().name(), ctx.request().path());
+            if (fault == null) {
+                authorize(ctx, authenticated);
+                return;
+            }
+            Runnable apply = () -> {
+                if (fault.drop()) {
+                    ctx.put("dropped", true);
+                    ctx.request().connection().close();
+                } else if (fault.status() > 0) {
+                    faultResponse(ctx, fault);
+                } else {
+                    authorize(ctx, authenticated);
+                }
+            };
+            if (fault.delayMs() > 0) {
+                vertx.setTimer(fault.delayMs(), t -> apply.run());
+            } else {
+                apply.run();
+            }
+        });
+        route.blockingHandler(ctx -> {
+            try {
+                handler.handle(ctx);
+            } catch (RuntimeException e) {
+                log.error("{} emulator failed on {} {}", name(), ctx.request().method(), ctx.request().uri(), e);
+                if (!ctx.response().ended()) {
+                    ctx.response().setStatusCode(500).end();
+                }
+            }
+        }, false);
+    }
+
+    private void authorize(RoutingContext ctx, boolean authenticated) {
+        if (authenticated) {
+            String problem = checkToken(ctx);
+            if (problem != null) {
+                unauthorized(ctx, problem);
+                return;
+            }
+        }
+        ctx.next();
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Admin API shared by all emulators: counters, request log, faults
+
+    private void registerAdmin() {
+        router.get(ADMIN + "/calls").handler(ctx -> json(ctx, 200, JSON.valueToTree(calls.counts())));
+        router.delete(ADMIN + "/calls").handler(ctx -> {
+            calls.reset();
+            ctx.response().setStatusCode(204).end();
+        });
+        router.get(ADMIN + "/requests").handler(ctx -> json(ctx, 200, JSON.valueToTree(calls.entries())));
+        router.get(ADMIN + "/faults").handler(ctx -> json(ctx, 200, JSON.valueToTree(faults.rules())));
+        router.post(ADMIN + "/faults").handler(ctx -> {
+            try {
+                Faults.Rule rule = JSON.readValue(ctx.body().asString(), Faults.Rule.class);
+                faults.add(rule);
+                ctx.response().setStatusCode(201).end();
+            } catch (Exception e) {
+                json(ctx, 400, JSON.createObjectNode().put("error", "bad fault rule: " + e.getMessage()));
+            }
+        });
+        router.delete(ADMIN + "/faults").handler(ctx -> {
+            faults.clear();
+            ctx.response().setStatusCode(204).end();
+        });
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // helpers
+
+    protected static void json(RoutingContext ctx, int status, JsonNode body) {
+        json(ctx, status, body, Map.of());
+    }
+
+    protected static void json(RoutingContext ctx, int status, JsonNode body, Map<String, String> headers) {
+        var response = ctx.response().setStatusCode(status);
+        headers.forEach(response::putHeader);
+        try {
+            response.putHeader("Content-Type", "application/json; charset=utf-8")
+                    .end(Buffer.buffer(JSON.writeValueAsBytes(body)));
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** Parses the request body as a JSON object, or returns null (caller answers 400). */
+    protected static ObjectNode jsonBody(RoutingContext ctx) {
+        try {
+            Buffer b = ctx.body().buffer();
+            if (b == null || b.length() == 0) {
+                return null;
+            }
+            JsonNode node = JSON.readTree(b.getBytes());
+            return node instanceof ObjectNode o ? o : null;
+        } catch (Exception e) {
+            return null;
+        }
+    }
+
+    protected static <T> T await(CompletableFuture<T> f) {
+        try {
+            return f.get(30, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    @Override
+    public void close() {
+        if (server != null) {
+            await(server.close().toCompletionStage().toCompletableFuture());
+            server = null;
+        }
+    }
+}

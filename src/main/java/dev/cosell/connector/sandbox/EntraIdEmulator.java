@@ -1,0 +1,463 @@
+package dev.cosell.connector.sandbox;
+
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.PublicKey;
+import java.security.cert.X509Certificate;
+import java.security.interfaces.RSAPublicKey;
+import java.time.Instant;
+import java.util.Base64;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicLong;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.vertx.core.MultiMap;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.ext.web.RoutingContext;
+
+/**
+ * Emulates the Microsoft identity platform (Entra ID) v2.0 endpoints that msal4j uses:
+ * {@code POST /{tenant}/oauth2/v2.0/token} (client credentials with a secret or a certificate
+ * assertion, refresh token), the OpenID configuration, instance discovery and the signing keys.
+ * Errors carry the AADSTS codes and the HTTP statuses Entra answers with.
+ */
+public final class EntraIdEmulator extends Emulator {
+
+    /** An app registration in a tenant. */
+    public static final class App {
+        final String tenant;
+        final String clientId;
+        final Set<String> secrets = ConcurrentHashMap.newKeySet();
+        final List<X509Certificate> certificates = new CopyOnWriteArrayList<>();
+
+        App(String tenant, String clientId) {
+            this.tenant = tenant;
+            this.clientId = clientId;
+        }
+    }
+
+    /** A refresh token granted to a user through an app (the delegated, App+User path). */
+    record Grant(String tenant, String clientId, String userId, String upn, long expiresAt) {
+    }
+
+    private static final Set<String> RESERVED = Set.of("openid", "profile", "offline_access", "email");
+
+    private final Map<String, App> apps = new ConcurrentHashMap<>();
+    private final Map<String, Grant> refreshTokens = new ConcurrentHashMap<>();
+    /** Resources (audiences) that exist in the sandbox tenant, e.g. https://api.partner.microsoft.com. */
+    private final Set<String> resources = ConcurrentHashMap.newKeySet();
+    private final AtomicLong tokensIssued = new AtomicLong();
+    private volatile int accessTokenLifetimeSeconds = 3599;
+
+    public EntraIdEmulator(Vertx vertx, SandboxPki pki) {
+        super(vertx, pki);
+    }
+
+    @Override
+    public String name() {
+        return "entra";
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // set-up used by the sandbox and tests
+
+    public EntraIdEmulator registerApp(String tenant, String clientId, String secret) {
+        App app = apps.computeIfAbsent(key(tenant, clientId), k -> new App(tenant, clientId));
+        if (secret != null) {
+            app.secrets.add(secret);
+        }
+        return this;
+    }
+
+    public EntraIdEmulator registerAppCertificate(String tenant, String clientId, X509Certificate certificate) {
+        apps.computeIfAbsent(key(tenant, clientId), k -> new App(tenant, clientId)).certificates.add(certificate);
+        return this;
+    }
+
+    public EntraIdEmulator registerResource(String resource) {
+        resources.add(stripSlash(resource));
+        return this;
+    }
+
+    /** Issues a refresh token for a user, as a one-time interactive sign-in would (valid 90 days). */
+    public String issueRefreshToken(String tenant, String clientId, String upn) {
+        String rt = "0.sandbox-rt." + UUID.randomUUID() + UUID.randomUUID();
+        refreshTokens.put(rt, new Grant(tenant, clientId, UUID.nameUUIDFromBytes(upn.getBytes(StandardCharsets.UTF_8))
+                .toString(), upn, Instant.now().plusSeconds(90L * 24 * 3600).getEpochSecond()));
+        return rt;
+    }
+
+    public void revokeRefreshTokens() {
+        refreshTokens.clear();
+    }
+
+    public void setAccessTokenLifetimeSeconds(int seconds) {
+        this.accessTokenLifetimeSeconds = seconds;
+    }
+
+    public long tokensIssued() {
+        return tokensIssued.get();
+    }
+
+    public PublicKey tokenSigningKey() {
+        return pki.tokenSigningKeys().getPublic();
+    }
+
+    public String issuer(String tenant) {
+        return baseUrl() + "/" + tenant + "/v2.0";
+    }
+
+    /** Checks an access token for an API: signature by this issuer, expiry, audience. Null when valid. */
+    public String validate(String authorizationHeader, String audience, RoutingContext ctx) {
+        if (authorizationHeader == null || !authorizationHeader.regionMatches(true, 0, "Bearer ", 0, 7)) {
+            return "missing bearer token";
+        }
+        SandboxJwt.Parsed jwt = SandboxJwt.parse(authorizationHeader.substring(7).trim());
+        if (jwt == null || !"RS256".equals(jwt.alg()) || !jwt.verify(tokenSigningKey())) {
+            return "invalid token signature";
+        }
+        if (jwt.expired(Instant.now().getEpochSecond())) {
+            return "token expired";
+        }
+        if (!stripSlash(audience).equals(stripSlash(jwt.claims().path("aud").asText()))) {
+            return "token audience " + jwt.claims().path("aud").asText() + " is not " + audience;
+        }
+        if (ctx != null) {
+            ctx.put("claims", jwt.claims());
+        }
+        return null;
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // endpoints
+
+    @Override
+    protected void routes() {
+        api(HttpMethod.POST, "/:tenant/oauth2/v2.0/token", false, this::token);
+        api(HttpMethod.GET, "/:tenant/v2.0/.well-known/openid-configuration", false, this::openIdConfiguration);
+        api(HttpMethod.GET, "/common/discovery/instance", false, this::instanceDiscovery);
+        api(HttpMethod.GET, "/:tenant/discovery/v2.0/keys", false, this::keys);
+        router.post(ADMIN + "/refresh-tokens").handler(ctx -> {
+            ObjectNode body = jsonBody(ctx);
+            if (body == null) {
+                json(ctx, 400, JSON.createObjectNode().put("error", "expected {tenant, clientId, upn}"));
+                return;
+            }
+            String rt = issueRefreshToken(body.path("tenant").asText(), body.path("clientId").asText(),
+                    body.path("upn").asText("referrals.admin@sandbox.example"));
+            json(ctx, 201, JSON.createObjectNode().put("refresh_token", rt));
+        });
+        router.get(ADMIN + "/stats").handler(ctx -> json(ctx, 200,
+                JSON.createObjectNode().put("tokensIssued", tokensIssued.get()).put("apps", apps.size())));
+    }
+
+    private void token(RoutingContext ctx) {
+        String tenant = ctx.pathParam("tenant");
+        String contentType = ctx.request().getHeader("Content-Type");
+        if (contentType == null || !contentType.startsWith("application/x-www-form-urlencoded")) {
+            error(ctx, 400, "invalid_request", 900144,
+                    "The request body must contain the following parameter: 'grant_type'.");
+            return;
+        }
+        MultiMap form = ctx.request().formAttributes();
+        String grantType = form.get("grant_type");
+        if (grantType == null) {
+            error(ctx, 400, "invalid_request", 900144,
+                    "The request body must contain the following parameter: 'grant_type'.");
+            return;
+        }
+        if (apps.keySet().stream().noneMatch(k -> k.startsWith(tenant + "|"))) {
+            error(ctx, 400, "invalid_request", 90002, "Tenant '" + tenant + "' not found.");
+            return;
+        }
+        String clientId = form.get("client_id");
+        String secret = form.get("client_secret");
+        String basic = ctx.request().getHeader("Authorization");
+        if (basic != null && basic.startsWith("Basic ")) {
+            String[] pair = new String(Base64.getDecoder().decode(basic.substring(6)), StandardCharsets.UTF_8)
+                    .split(":", 2);
+            clientId = pair[0];
+            secret = pair.length > 1 ? pair[1] : null;
+        }
+        if (clientId == null) {
+            error(ctx, 400, "invalid_request", 900144,
+                    "The request body must contain the following parameter: 'client_id'.");
+            return;
+        }
+        App app = apps.get(key(tenant, clientId));
+        if (app == null) {
+            error(ctx, 400, "unauthorized_client", 700016, "Application with identifier '" + clientId
+                    + "' was not found in the directory '" + tenant + "'.");
+            return;
+        }
+        String authProblem = authenticateClient(ctx, app, secret, form);
+        if (authProblem != null) {
+            return;
+        }
+        switch (grantType) {
+            case "client_credentials" -> clientCredentials(ctx, app, form.get("scope"));
+            case "refresh_token" -> refreshToken(ctx, app, form.get("refresh_token"), form.get("scope"));
+            default -> error(ctx, 400, "unsupported_grant_type", 70003,
+                    "The app requested an unsupported grant type '" + grantType + "'.");
+        }
+    }
+
+    /** Writes the error and returns a non-null reason when the client fails to authenticate. */
+    private String authenticateClient(RoutingContext ctx, App app, String secret, MultiMap form) {
+        String assertion = form.get("client_assertion");
+        if (assertion != null) {
+            if (!"urn:ietf:params:oauth:client-assertion-type:jwt-bearer".equals(form.get("client_assertion_type"))) {
+                error(ctx, 400, "invalid_request", 50027, "Invalid client_assertion_type.");
+                return "assertion type";
+            }
+            String problem = checkAssertion(app, assertion, ctx);
+            if (problem != null) {
+                error(ctx, 401, "invalid_client", 700027, "Client assertion failed signature validation. " + problem);
+                return problem;
+            }
+            return null;
+        }
+        if (secret == null) {
+            error(ctx, 401, "invalid_client", 7000218,
+                    "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.");
+            return "no credential";
+        }
+        if (!app.secrets.contains(secret)) {
+            error(ctx, 401, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent"
+                    + " in the request is the client secret value, not the client secret ID, for a secret added to app '"
+                    + app.clientId + "'.");
+            return "bad secret";
+        }
+        return null;
+    }
+
+    private String checkAssertion(App app, String assertion, RoutingContext ctx) {
+        SandboxJwt.Parsed jwt = SandboxJwt.parse(assertion);
+        if (jwt == null) {
+            return "The assertion is not a JWT.";
+        }
+        X509Certificate cert = null;
+        for (X509Certificate c : app.certificates) {
+            if (thumbprint(c, "SHA-1").equals(jwt.header().path("x5t").asText())
+                    || thumbprint(c, "SHA-256").equals(jwt.header().path("x5t#S256").asText())) {
+                cert = c;
+            }
+        }
+        if (cert == null) {
+            return "No certificate with this thumbprint is registered for the app.";
+        }
+        if (!jwt.verify(cert.getPublicKey())) {
+            return "Signature does not verify.";
+        }
+        long now = Instant.now().getEpochSecond();
+        if (jwt.expired(now)) {
+            return "The assertion has expired.";
+        }
+        String expectedAudience = baseUrl() + "/" + app.tenant + "/oauth2/v2.0/token";
+        String aud = jwt.claims().path("aud").asText();
+        if (!stripSlash(aud).equals(stripSlash(expectedAudience)) && !aud.startsWith(baseUrl() + "/" + app.tenant)) {
+            return "The audience '" + aud + "' is not the token endpoint.";
+        }
+        if (!app.clientId.equals(jwt.claims().path("iss").asText())
+                || !app.clientId.equals(jwt.claims().path("sub").asText())) {
+            return "iss and sub must be the client id.";
+        }
+        return null;
+    }
+
+    private void clientCredentials(RoutingContext ctx, App app, String scope) {
+        if (scope == null || scope.isBlank()) {
+            error(ctx, 400, "invalid_request", 900144,
+                    "The request body must contain the following parameter: 'scope'.");
+            return;
+        }
+        // msal4j always adds the reserved OpenID scopes; Entra ignores them for client credentials
+        String[] scopes = java.util.Arrays.stream(scope.trim().split("\\s+")).filter(x -> !RESERVED.contains(x))
+                .toArray(String[]::new);
+        if (scopes.length != 1 || !scopes[0].endsWith("/.default")) {
+            error(ctx, 400, "invalid_scope", 1002012, "The provided value for scope " + scope + " is not valid."
+                    + " Client credential flows must have a scope value with /.default suffixed to the resource"
+                    + " identifier (application ID URI).");
+            return;
+        }
+        String resource = scopes[0].substring(0, scopes[0].length() - "/.default".length());
+        if (!resources.contains(stripSlash(resource))) {
+            error(ctx, 400, "invalid_resource", 500011, "The resource principal named " + resource
+                    + " was not found in the tenant named " + app.tenant + ".");
+            return;
+        }
+        ObjectNode claims = baseClaims(app, resource);
+        claims.put("idtyp", "app").put("oid", UUID.nameUUIDFromBytes(app.clientId.getBytes(StandardCharsets.UTF_8))
+                .toString());
+        claims.putArray("roles").add("Referrals.ReadWrite.All");
+        ObjectNode body = JSON.createObjectNode().put("token_type", "Bearer")
+                .put("expires_in", accessTokenLifetimeSeconds).put("ext_expires_in", accessTokenLifetimeSeconds)
+                .put("access_token", SandboxJwt.sign(header(), claims, pki.tokenSigningKeys().getPrivate()));
+        tokensIssued.incrementAndGet();
+        json(ctx, 200, body, noStore());
+    }
+
+    private void refreshToken(RoutingContext ctx, App app, String refreshToken, String scope) {
+        Grant grant = refreshToken == null ? null : refreshTokens.get(refreshToken);
+        if (grant == null || !grant.clientId().equals(app.clientId) || !grant.tenant().equals(app.tenant)) {
+            error(ctx, 400, "invalid_grant", 9002313, "Invalid request. Request is malformed or invalid.");
+            return;
+        }
+        if (grant.expiresAt() <= Instant.now().getEpochSecond()) {
+            error(ctx, 400, "invalid_grant", 700082, "The refresh token has expired due to inactivity.");
+            return;
+        }
+        String resource = null;
+        if (scope != null) {
+            for (String s : scope.trim().split("\\s+")) {
+                if (s.contains("/")) {
+                    resource = s.endsWith("/.default") ? s.substring(0, s.length() - 9) : s.substring(0, s.lastIndexOf('/'));
+                }
+            }
+        }
+        if (resource == null || !resources.contains(stripSlash(resource))) {
+            error(ctx, 400, "invalid_resource", 500011, "The resource principal named " + resource
+                    + " was not found in the tenant named " + app.tenant + ".");
+            return;
+        }
+        ObjectNode claims = baseClaims(app, resource);
+        claims.put("oid", grant.userId()).put("upn", grant.upn()).put("scp", "user_impersonation");
+        // Entra rotates refresh tokens: the new one is returned, the old one keeps working until it expires.
+        String next = issueRefreshToken(app.tenant, app.clientId, grant.upn());
+        ObjectNode idClaims = JSON.createObjectNode().put("aud", app.clientId).put("iss", issuer(app.tenant))
+                .put("tid", app.tenant).put("oid", grant.userId()).put("preferred_username", grant.upn())
+                .put("name", grant.upn()).put("iat", Instant.now().getEpochSecond())
+                .put("exp", Instant.now().getEpochSecond() + 3600).put("ver", "2.0");
+        String clientInfo = Base64.getUrlEncoder().withoutPadding().encodeToString(JSON.createObjectNode()
+                .put("uid", grant.userId()).put("utid", app.tenant).toString().getBytes(StandardCharsets.UTF_8));
+        ObjectNode body = JSON.createObjectNode().put("token_type", "Bearer")
+                .put("scope", resource + "/user_impersonation")
+                .put("expires_in", accessTokenLifetimeSeconds).put("ext_expires_in", accessTokenLifetimeSeconds)
+                .put("access_token", SandboxJwt.sign(header(), claims, pki.tokenSigningKeys().getPrivate()))
+                .put("refresh_token", next).put("id_token", SandboxJwt.unsigned(idClaims))
+                .put("client_info", clientInfo);
+        tokensIssued.incrementAndGet();
+        json(ctx, 200, body, noStore());
+    }
+
+    private ObjectNode baseClaims(App app, String resource) {
+        long now = Instant.now().getEpochSecond();
+        return JSON.createObjectNode().put("aud", resource).put("iss", issuer(app.tenant)).put("iat", now)
+                .put("nbf", now).put("exp", now + accessTokenLifetimeSeconds).put("tid", app.tenant)
+                .put("appid", app.clientId).put("azp", app.clientId).put("ver", "2.0")
+                .put("uti", UUID.randomUUID().toString());
+    }
+
+    private ObjectNode header() {
+        return JSON.createObjectNode().put("kid", kid());
+    }
+
+    private void openIdConfiguration(RoutingContext ctx) {
+        String tenant = ctx.pathParam("tenant");
+        String base = baseUrl() + "/" + tenant;
+        ObjectNode doc = JSON.createObjectNode()
+                .put("token_endpoint", base + "/oauth2/v2.0/token")
+                .put("authorization_endpoint", base + "/oauth2/v2.0/authorize")
+                .put("device_authorization_endpoint", base + "/oauth2/v2.0/devicecode")
+                .put("jwks_uri", base + "/discovery/v2.0/keys")
+                .put("issuer", base + "/v2.0")
+                .put("tenant_region_scope", "EU")
+                .put("cloud_instance_name", "sandbox");
+        doc.putArray("token_endpoint_auth_methods_supported").add("client_secret_post").add("private_key_jwt")
+                .add("client_secret_basic");
+        doc.putArray("response_types_supported").add("code").add("id_token").add("code id_token");
+        doc.putArray("scopes_supported").add("openid").add("profile").add("email").add("offline_access");
+        doc.putArray("id_token_signing_alg_values_supported").add("RS256");
+        json(ctx, 200, doc);
+    }
+
+    private void instanceDiscovery(RoutingContext ctx) {
+        json(ctx, 200, instanceMetadata());
+    }
+
+    /**
+     * The instance discovery document. Aliases name the host with and without the port: msal4j
+     * stores cached tokens under the bare host but looks them up under host:port.
+     */
+    public ObjectNode instanceMetadata() {
+        ObjectNode doc = JSON.createObjectNode().put("tenant_discovery_endpoint",
+                baseUrl() + "/common/v2.0/.well-known/openid-configuration").put("api-version", "1.1");
+        ObjectNode entry = doc.putArray("metadata").addObject().put("preferred_network", "127.0.0.1")
+                .put("preferred_cache", "127.0.0.1");
+        entry.putArray("aliases").add("127.0.0.1:" + port()).add("127.0.0.1");
+        return doc;
+    }
+
+    private void keys(RoutingContext ctx) {
+        RSAPublicKey key = (RSAPublicKey) tokenSigningKey();
+        ObjectNode doc = JSON.createObjectNode();
+        ArrayNode keys = doc.putArray("keys");
+        keys.addObject().put("kty", "RSA").put("use", "sig").put("kid", kid())
+                .put("n", SandboxJwt.base64Url(unsigned(key.getModulus().toByteArray())))
+                .put("e", SandboxJwt.base64Url(key.getPublicExponent().toByteArray()));
+        json(ctx, 200, doc);
+    }
+
+    private void error(RoutingContext ctx, int status, String error, int aadsts, String description) {
+        String traceId = UUID.randomUUID().toString();
+        String correlationId = UUID.randomUUID().toString();
+        String now = Instant.now().toString();
+        ObjectNode body = JSON.createObjectNode().put("error", error)
+                .put("error_description", "AADSTS" + aadsts + ": " + description + " Trace ID: " + traceId
+                        + " Correlation ID: " + correlationId + " Timestamp: " + now);
+        body.putArray("error_codes").add(aadsts);
+        body.put("timestamp", now).put("trace_id", traceId).put("correlation_id", correlationId)
+                .put("error_uri", baseUrl() + "/error?code=" + aadsts);
+        json(ctx, status, body, noStore());
+    }
+
+    @Override
+    protected void faultResponse(RoutingContext ctx, Faults.Fault fault) {
+        var response = ctx.response().setStatusCode(fault.status());
+        if (fault.retryAfterSeconds() > 0) {
+            response.putHeader("Retry-After", String.valueOf(fault.retryAfterSeconds()));
+        }
+        error(ctx, fault.status(), fault.status() == 429 ? "temporarily_unavailable" : "server_error",
+                fault.status() == 429 ? 50196 : 90033, "The server is temporarily unavailable (injected fault).");
+    }
+
+    private static Map<String, String> noStore() {
+        return Map.of("Cache-Control", "no-store, no-cache", "Pragma", "no-cache");
+    }
+
+    private String kid() {
+        return thumbprint(pki.caCertificate(), "SHA-1");
+    }
+
+    static String thumbprint(X509Certificate cert, String algorithm) {
+        try {
+            return SandboxJwt.base64Url(MessageDigest.getInstance(algorithm).digest(cert.getEncoded()));
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static byte[] unsigned(byte[] twosComplement) {
+        if (twosComplement.length > 1 && twosComplement[0] == 0) {
+            byte[] out = new byte[twosComplement.length - 1];
+            System.arraycopy(twosComplement, 1, out, 0, out.length);
+            return out;
+        }
+        return twosComplement;
+    }
+
+    private static String key(String tenant, String clientId) {
+        return tenant + "|" + clientId;
+    }
+
+    private static String stripSlash(String s) {
+        return s != null && s.endsWith("/") ? s.substring(0, s.length() - 1) : s;
+    }
+}

@@ -245,8 +245,9 @@ public final class EntraIdEmulator extends Emulator {
         }
         X509Certificate cert = null;
         for (X509Certificate c : app.certificates) {
-            if (thumbprint(c, "SHA-1").equals(jwt.header().path("x5t").asText())
-                    || thumbprint(c, "SHA-256").equals(jwt.header().path("x5t#S256").asText())) {
+            // compare bytes: msal4j writes x5t#S256 in standard base64, the JWS spec says base64url
+            if (sameDigest(c, "SHA-1", jwt.header().path("x5t").asText())
+                    || sameDigest(c, "SHA-256", jwt.header().path("x5t#S256").asText())) {
                 cert = c;
             }
         }
@@ -434,6 +435,18 @@ public final class EntraIdEmulator extends Emulator {
 
     private String kid() {
         return thumbprint(pki.caCertificate(), "SHA-1");
+    }
+
+    private static boolean sameDigest(X509Certificate cert, String algorithm, String encoded) {
+        if (encoded == null || encoded.isEmpty()) {
+            return false;
+        }
+        try {
+            byte[] claimed = Base64.getUrlDecoder().decode(encoded.replace('+', '-').replace('/', '_').replace("=", ""));
+            return MessageDigest.isEqual(claimed, MessageDigest.getInstance(algorithm).digest(cert.getEncoded()));
+        } catch (Exception e) {
+            return false;
+        }
     }
 
     static String thumbprint(X509Certificate cert, String algorithm) {

@@ -166,6 +166,29 @@ public final class SandboxPki {
         }
     }
 
+    /**
+     * Issues a client certificate (an app registration's certificate credential) and writes it with
+     * its private key as a PKCS12 file; returns the certificate, to register with the Entra emulator.
+     */
+    public X509Certificate writeClientCertificate(Path file, String commonName, String password) {
+        try {
+            KeyPair keys = rsa();
+            X509Certificate cert = issue(new X500Name("CN=" + commonName + ", O=" + SIGNING_ORGANIZATION), keys,
+                    new X500Name("CN=cosell-connector sandbox CA, O=" + SIGNING_ORGANIZATION), caKeys.getPrivate(),
+                    null, false, KeyPurposeId.id_kp_clientAuth);
+            KeyStore ks = KeyStore.getInstance("PKCS12");
+            ks.load(null, null);
+            ks.setKeyEntry("client", keys.getPrivate(), password.toCharArray(), new X509Certificate[] { cert });
+            Files.createDirectories(file.toAbsolutePath().getParent());
+            try (OutputStream out = Files.newOutputStream(file)) {
+                ks.store(out, password.toCharArray());
+            }
+            return cert;
+        } catch (GeneralSecurityException | OperatorCreationException | IOException e) {
+            throw new IllegalStateException("cannot issue a client certificate", e);
+        }
+    }
+
     private static KeyPair rsa() throws GeneralSecurityException {
         KeyPairGenerator g = KeyPairGenerator.getInstance("RSA");
         g.initialize(2048);

@@ -1,0 +1,60 @@
+package dev.cosell.connector.store;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Timestamp;
+import java.time.Instant;
+
+import javax.sql.DataSource;
+
+import dev.cosell.connector.auth.TokenCacheStore;
+
+/** Keeps msal4j's serialized token cache in the state store (table {@code auth_token_cache}). */
+public final class JdbcTokenCacheStore implements TokenCacheStore {
+
+    private final DataSource dataSource;
+
+    public JdbcTokenCacheStore(DataSource dataSource) {
+        this.dataSource = dataSource;
+    }
+
+    @Override
+    public String load(String key) {
+        try (Connection c = dataSource.getConnection();
+                PreparedStatement ps = c.prepareStatement("select content from auth_token_cache where cache_key = ?")) {
+            ps.setString(1, key);
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next() ? rs.getString(1) : null;
+            }
+        } catch (SQLException e) {
+            throw new IllegalStateException("cannot read the token cache from the store", e);
+        }
+    }
+
+    @Override
+    public void save(String key, String serializedCache) {
+        Timestamp now = Timestamp.from(Instant.now());
+        try (Connection c = dataSource.getConnection()) {
+            try (PreparedStatement up = c.prepareStatement(
+                    "update auth_token_cache set content = ?, updated_at = ? where cache_key = ?")) {
+                up.setString(1, serializedCache);
+                up.setTimestamp(2, now);
+                up.setString(3, key);
+                if (up.executeUpdate() > 0) {
+                    return;
+                }
+            }
+            try (PreparedStatement in = c.prepareStatement(
+                    "insert into auth_token_cache (cache_key, content, updated_at) values (?, ?, ?)")) {
+                in.setString(1, key);
+                in.setString(2, serializedCache);
+                in.setTimestamp(3, now);
+                in.executeUpdate();
+            }
+        } catch (SQLException e) {
+            throw new IllegalStateException("cannot save the token cache to the store", e);
+        }
+    }
+}

@@ -245,6 +245,22 @@ class DataverseEmulatorTest {
     }
 
     @Test
+    void customerLookupsBindThroughTheTypedNavigationProperty() {
+        String account = http.send("POST", api + "accounts", "{\"name\":\"Contoso\"}").header("OData-EntityId");
+        String path = account.substring(account.indexOf("/accounts("));
+        TestHttp.Resp untyped = http.send("POST", api + "contacts", "{\"lastname\":\"Doe\",\"parentcustomerid@odata.bind\":\""
+                + path + "\"}");
+        assertEquals(400, untyped.status());
+        assertEquals("0x80048d19", untyped.json().at("/error/code").asText());
+        TestHttp.Resp typed = http.send("POST", api + "contacts?$select=fullname,_parentcustomerid_value",
+                "{\"firstname\":\"Jane\",\"lastname\":\"Doe\",\"parentcustomerid_account@odata.bind\":\"" + path + "\"}",
+                "Prefer", "return=representation");
+        assertEquals(201, typed.status(), typed.body());
+        assertEquals("Jane Doe", typed.json().get("fullname").asText());
+        assertTrue(account.contains(typed.json().get("_parentcustomerid_value").asText()));
+    }
+
+    @Test
     void duplicateAlternateKeyIsRejected() {
         create("{\"name\":\"One\",\"cosell_referralid\":\"dup\"}");
         TestHttp.Resp second = http.send("POST", api + "opportunities", "{\"name\":\"Two\",\"cosell_referralid\":\"dup\"}");
@@ -264,8 +280,10 @@ class DataverseEmulatorTest {
         assertEquals(1, won.get("statecode").asInt());
         assertEquals(3, won.get("statuscode").asInt());
         assertEquals(1200, won.get("actualvalue").asInt());
-        assertEquals(400, http.send("POST", api + "LoseOpportunity", "{\"Status\":4,\"OpportunityClose\":{"
-                + "\"opportunityid@odata.bind\":\"/opportunities(" + id + ")\"}}").status(), "already closed");
+        TestHttp.Resp again = http.send("POST", api + "LoseOpportunity", "{\"Status\":4,\"OpportunityClose\":{"
+                + "\"opportunityid@odata.bind\":\"/opportunities(" + id + ")\"}}");
+        assertEquals(400, again.status());
+        assertEquals("0x80040515", again.json().at("/error/code").asText());
     }
 
     @Test
@@ -286,9 +304,18 @@ class DataverseEmulatorTest {
                 part("1", "POST", "accounts", "{\"name\":\"Rolled back\"}"),
                 part("2", "POST", "opportunities", "{\"name\":\"Bad\",\"estimatedvalue\":\"NaN\"}"));
         TestHttp.Resp f = http.send("POST", api + "$batch", failing, "Content-Type", "multipart/mixed; boundary=batch_2");
-        assertEquals(200, f.status());
+        assertEquals(400, f.status(), "without continue-on-error a failing batch answers 400 with the failed part");
         assertTrue(f.body().contains("HTTP/1.1 400 Bad Request"), f.body());
+        assertFalse(f.body().contains("204 No Content"), f.body());
         assertEquals(0, dv.api().countWhere("accounts", "name", "Rolled back"), "the change set rolled back");
+
+        String independent = "--batch_3\r\n" + part(null, "POST", "accounts", "{\"name\":\"bad\",\"nope\":1}")
+                + "--batch_3\r\n" + part(null, "POST", "accounts", "{\"name\":\"Kept\"}") + "--batch_3--\r\n";
+        TestHttp.Resp c = http.send("POST", api + "$batch", independent, "Content-Type",
+                "multipart/mixed; boundary=batch_3", "Prefer", "odata.continue-on-error");
+        assertEquals(200, c.status());
+        assertTrue(c.body().contains("HTTP/1.1 400 Bad Request") && c.body().contains("HTTP/1.1 204 No Content"), c.body());
+        assertEquals(1, dv.api().countWhere("accounts", "name", "Kept"));
     }
 
     @Test
@@ -322,6 +349,11 @@ class DataverseEmulatorTest {
 
         JsonNode quiet = http.get(delta.get("@odata.deltaLink").asText()).json();
         assertEquals(0, quiet.get("value").size(), "nothing changed since the last delta link");
+
+        dv.api().expireDeltaTokens("opportunities");
+        TestHttp.Resp expired = http.get(delta.get("@odata.deltaLink").asText());
+        assertEquals(400, expired.status());
+        assertEquals("0x80044352", expired.json().at("/error/code").asText());
 
         dv.api().setChangeTracking("opportunities", false);
         TestHttp.Resp off = http.get(api + "opportunities?$select=name", "Prefer", "odata.track-changes");
@@ -373,8 +405,8 @@ class DataverseEmulatorTest {
     }
 
     private static String part(String contentId, String method, String path, String body) {
-        return "Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\nContent-ID: " + contentId
-                + "\r\n\r\n" + method + " " + api + path + " HTTP/1.1\r\nContent-Type: application/json;type=entry\r\n\r\n"
+        return "Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n"
+                + (contentId == null ? "" : "Content-ID: " + contentId + "\r\n") + "\r\n" + method + " " + api + path + " HTTP/1.1\r\nContent-Type: application/json;type=entry\r\n\r\n"
                 + body + "\r\n";
     }
 

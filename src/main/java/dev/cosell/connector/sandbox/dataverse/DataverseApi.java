@@ -107,6 +107,8 @@ public final class DataverseApi {
         final Map<String, Map<String, String>> keyIndex = new HashMap<>();
         final ConcurrentSkipListMap<Long, String> tombstones = new ConcurrentSkipListMap<>();
         volatile boolean changeTracking;
+        /** Delta tokens older than this version have expired (tombstones before it are gone). */
+        volatile long horizon;
 
         Table(Entity def) {
             this.def = def;
@@ -389,8 +391,7 @@ public final class DataverseApi {
                 throw notFound(t, id);
             }
             if (existing.path("statecode").asInt() != 0) {
-                throw new ApiError(400, "0x80040203", "The opportunity is already closed; reopen it before closing"
-                        + " it again.");
+                throw new ApiError(400, "0x80040515", "The opportunity is already closed.");
             }
             ObjectNode row = existing.deepCopy();
             row.put("statecode", expectedState).put("statuscode", status);
@@ -424,8 +425,8 @@ public final class DataverseApi {
             }
             for (String unsupported : new String[] { "$filter", "$orderby", "$top", "$count" }) {
                 if (q.containsKey(unsupported)) {
-                    throw new ApiError(400, "0x80060888", "The query parameter " + unsupported
-                            + " is not supported with change tracking.");
+                    throw new ApiError(400, "0x80060888", "The \"" + unsupported
+                            + "\" query parameter isn't supported when Change Tracking is enabled.");
                 }
             }
         }
@@ -506,6 +507,10 @@ public final class DataverseApi {
             throw changeTrackingOff(t);
         }
         long since = parseDeltaToken(r.query().get("$deltatoken"));
+        if (since < t.horizon) {
+            throw new ApiError(400, "0x80044352",
+                    "Version stamp associated with the client has expired. Please perform a full sync.");
+        }
         List<String> select = select(t, r.query().get("$select"));
         boolean annotations = annotations(r);
         ObjectNode out = NODES.objectNode();
@@ -538,8 +543,7 @@ public final class DataverseApi {
     }
 
     private ApiError changeTrackingOff(Table t) {
-        return new ApiError(400, "0x80072491", "Change tracking is not enabled for entity '" + t.def.logicalName()
-                + "'. Enable change tracking for this entity to track changes.");
+        return new ApiError(400, "0x80072491", "Entity " + t.def.logicalName() + " isn't enabled for change tracking.");
     }
 
     private static String deltaToken(long version) {
@@ -681,7 +685,7 @@ public final class DataverseApi {
     /** The lookup column a navigation property binds, e.g. customerid_account → customerid. */
     private Column lookupColumn(Table t, String navigation) {
         Column c = t.def.column(navigation);
-        if (c != null && c.isLookup()) {
+        if (c != null && c.type() == DataverseSchema.Type.Lookup) {
             return c;
         }
         int cut = navigation.lastIndexOf('_');
@@ -691,8 +695,11 @@ public final class DataverseApi {
                 return customer;
             }
         }
-        throw new ApiError(400, "0x80060888", "An undeclared property '" + navigation + "' which only has property"
-                + " annotations in the payload but no property value was found in the payload.");
+        throw new ApiError(400, "0x80048d19", "Error identified in Payload provided by the user for Entity :'"
+                + t.def.entitySet() + "' ----> InnerException : Microsoft.OData.ODataException: An undeclared property '"
+                + navigation + "' which only has property annotations in the payload but no property value was found"
+                + " in the payload. In OData, only declared navigation properties and declared named streams can be"
+                + " represented as properties without values.");
     }
 
     /** Validates and copies the body's values onto the row. */
@@ -1176,6 +1183,21 @@ public final class DataverseApi {
 
     public void setChangeTracking(String entitySet, boolean enabled) {
         table(entitySet).changeTracking = enabled;
+    }
+
+    /**
+     * Expires every delta token issued so far for a table, as Dataverse does after the organisation's
+     * change tracking retention: following an old delta link then fails with 0x80044352.
+     */
+    public void expireDeltaTokens(String entitySet) {
+        Table t = table(entitySet);
+        lock.writeLock().lock();
+        try {
+            t.horizon = versions.incrementAndGet();
+            t.tombstones.headMap(t.horizon).clear();
+        } finally {
+            lock.writeLock().unlock();
+        }
     }
 
     public void clear() {

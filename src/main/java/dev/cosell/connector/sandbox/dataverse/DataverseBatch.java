@@ -102,12 +102,22 @@ final class DataverseBatch {
                 appendHttp(out, resp, null);
             }
             if (failed && !continueOnError) {
-                break;
+                // Documented: the batch answers 400 with only the failing part; later parts do not run.
+                StringBuilder only = new StringBuilder("--").append(responseBoundary).append("\r\n");
+                only.append(out.substring(out.lastIndexOf("--" + responseBoundary + "\r\n") + responseBoundary.length() + 4));
+                only.append("--").append(responseBoundary).append("--\r\n");
+                return new Response(400, Map.of("Content-Type", "multipart/mixed; boundary=" + responseBoundary,
+                        "OData-Version", "4.0"), only.toString().getBytes(StandardCharsets.UTF_8));
             }
         }
         out.append("--").append(responseBoundary).append("--\r\n");
-        return new Response(200, Map.of("Content-Type", "multipart/mixed; boundary=" + responseBoundary,
-                "OData-Version", "4.0"), out.toString().getBytes(StandardCharsets.UTF_8));
+        Map<String, String> headers = new LinkedHashMap<>();
+        headers.put("Content-Type", "multipart/mixed; boundary=" + responseBoundary);
+        headers.put("OData-Version", "4.0");
+        if (continueOnError) {
+            headers.put("Preference-Applied", "odata.continue-on-error");
+        }
+        return new Response(200, headers, out.toString().getBytes(StandardCharsets.UTF_8));
     }
 
     private static Request resolveReferences(DataverseApi api, Request r, Map<String, String> created) {

@@ -221,7 +221,7 @@ public final class DataverseApi {
     private Table table(String entitySet) {
         Table t = tables.get(entitySet);
         if (t == null) {
-            throw new ApiError(404, "0x80060888", "Resource not found for the segment '" + entitySet + "'.");
+            throw new ApiError(404, "0x8006088a", "Resource not found for the segment '" + entitySet + "'.");
         }
         return t;
     }
@@ -266,6 +266,8 @@ public final class DataverseApi {
         headers.put("OData-EntityId", base() + t.def.entitySet() + "(" + id + ")");
         headers.put("ETag", etag(row));
         if (prefers(r, "return=representation")) {
+            // documented: with the record in the body, OData-EntityId is not returned
+            headers.remove("OData-EntityId");
             headers.put("Preference-Applied", "return=representation");
             List<String> select = select(t, r.query().get("$select"));
             ObjectNode out = represent(t, row, select, annotations(r));

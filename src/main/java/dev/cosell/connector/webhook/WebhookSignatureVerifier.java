@@ -1,0 +1,275 @@
+package dev.cosell.connector.webhook;
+
+import java.io.ByteArrayInputStream;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.security.GeneralSecurityException;
+import java.security.KeyStore;
+import java.security.Signature;
+import java.security.cert.CertPathValidator;
+import java.security.cert.CertificateFactory;
+import java.security.cert.PKIXParameters;
+import java.security.cert.TrustAnchor;
+import java.security.cert.X509Certificate;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.Collection;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+
+import javax.naming.ldap.LdapName;
+import javax.naming.ldap.Rdn;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.TrustManagerFactory;
+import javax.net.ssl.X509TrustManager;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Checks that a webhook post really comes from Partner Center, the way Microsoft documents it:
+ * <ol>
+ * <li>{@code Authorization: Signature <base64>} (or {@code x-ms-signature}), {@code x-ms-certificate-url}
+ * and {@code x-ms-signature-algorithm: rsa-sha256} are present;</li>
+ * <li>the certificate URL is HTTPS on an allowed host (never fetch from where the sender says);</li>
+ * <li>the certificate (downloaded once, cached) is valid now, chains to a trusted CA and belongs to the
+ * expected organisation;</li>
+ * <li>the RSA-SHA256 signature verifies over the exact body bytes.</li>
+ * </ol>
+ * Only then may the event be processed.
+ */
+public final class WebhookSignatureVerifier {
+
+    private static final Logger LOG = LoggerFactory.getLogger(WebhookSignatureVerifier.class);
+    private static final Duration CACHE_TTL = Duration.ofHours(12);
+    private static final int MAX_CACHED = 32;
+
+    /** Why a post was rejected; the message is safe to log and to return to the caller. */
+    public static final class InvalidSignatureException extends Exception {
+        public InvalidSignatureException(String message) {
+            super(message);
+        }
+    }
+
+    private record Cached(X509Certificate certificate, Instant fetchedAt) {
+    }
+
+    private final Set<String> allowedHosts;
+    private final String expectedOrganization;
+    private final Set<TrustAnchor> anchors;
+    private final HttpClient http;
+    private final Map<String, Cached> certificates = new ConcurrentHashMap<>();
+
+    /**
+     * @param allowedHosts hosts the certificate may be fetched from ({@code *.example.com} allowed)
+     * @param expectedOrganization the O= of the certificate's issuer or subject, or null to skip that check
+     * @param sslContext TLS for the download and, through its trust store, the CAs a certificate must chain to
+     * @param trustStore the trust anchors (null: the JDK's CAs)
+     */
+    public WebhookSignatureVerifier(Collection<String> allowedHosts, String expectedOrganization, SSLContext sslContext,
+            KeyStore trustStore) {
+        this.allowedHosts = new HashSet<>();
+        allowedHosts.forEach(h -> this.allowedHosts.add(h.trim().toLowerCase(Locale.ROOT)));
+        this.expectedOrganization = expectedOrganization;
+        this.anchors = anchors(trustStore);
+        HttpClient.Builder b = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5))
+                .followRedirects(HttpClient.Redirect.NEVER);
+        if (sslContext != null) {
+            b.sslContext(sslContext);
+        }
+        this.http = b.build();
+    }
+
+    /**
+     * Verifies one post; headers are looked up case-insensitively.
+     *
+     * @return the signing certificate's subject
+     */
+    public String verify(Map<String, Object> headers, byte[] body) throws InvalidSignatureException {
+        String signature = signature(headers);
+        String algorithm = header(headers, "x-ms-signature-algorithm");
+        if (algorithm == null || !algorithm.equalsIgnoreCase("rsa-sha256")) {
+            throw new InvalidSignatureException("x-ms-signature-algorithm must be rsa-sha256, got " + algorithm);
+        }
+        String url = header(headers, "x-ms-certificate-url");
+        if (url == null) {
+            throw new InvalidSignatureException("the x-ms-certificate-url header is missing");
+        }
+        X509Certificate cert = certificate(url);
+        byte[] sig;
+        try {
+            sig = Base64.getDecoder().decode(signature.trim());
+        } catch (IllegalArgumentException e) {
+            throw new InvalidSignatureException("the signature is not base64");
+        }
+        try {
+            Signature s = Signature.getInstance("SHA256withRSA");
+            s.initVerify(cert.getPublicKey());
+            s.update(body == null ? new byte[0] : body);
+            if (!s.verify(sig)) {
+                throw new InvalidSignatureException("the signature does not match the body");
+            }
+        } catch (GeneralSecurityException e) {
+            throw new InvalidSignatureException("the signature cannot be verified: " + e.getMessage());
+        }
+        return cert.getSubjectX500Principal().getName();
+    }
+
+    private static String signature(Map<String, Object> headers) throws InvalidSignatureException {
+        String auth = header(headers, "Authorization");
+        if (auth != null && auth.regionMatches(true, 0, "Signature ", 0, 10)) {
+            return auth.substring(10);
+        }
+        String ms = header(headers, "x-ms-signature");
+        if (ms != null) {
+            return ms;
+        }
+        throw new InvalidSignatureException("no signature: expected 'Authorization: Signature <base64>' or x-ms-signature");
+    }
+
+    private X509Certificate certificate(String url) throws InvalidSignatureException {
+        Cached cached = certificates.get(url);
+        if (cached != null && cached.fetchedAt().plus(CACHE_TTL).isAfter(Instant.now())) {
+            checkValidity(cached.certificate());
+            return cached.certificate();
+        }
+        URI uri;
+        try {
+            uri = URI.create(url);
+        } catch (IllegalArgumentException e) {
+            throw new InvalidSignatureException("x-ms-certificate-url is not a URL");
+        }
+        if (!"https".equalsIgnoreCase(uri.getScheme()) || uri.getHost() == null || !allowed(uri.getHost())) {
+            throw new InvalidSignatureException("certificate URL " + url + " is not HTTPS on an allowed host "
+                    + allowedHosts);
+        }
+        List<X509Certificate> chain = download(uri);
+        X509Certificate leaf = chain.get(0);
+        checkValidity(leaf);
+        checkChain(chain);
+        checkOrganization(leaf);
+        if (certificates.size() >= MAX_CACHED) {
+            certificates.clear();
+        }
+        certificates.put(url, new Cached(leaf, Instant.now()));
+        LOG.info("Webhook signing certificate accepted: {} (from {})", leaf.getSubjectX500Principal().getName(), url);
+        return leaf;
+    }
+
+    private boolean allowed(String host) {
+        String h = host.toLowerCase(Locale.ROOT);
+        for (String a : allowedHosts) {
+            if (a.equals(h) || (a.startsWith("*.") && h.endsWith(a.substring(1)))) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private List<X509Certificate> download(URI uri) throws InvalidSignatureException {
+        try {
+            HttpResponse<byte[]> r = http.send(HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(10)).GET().build(),
+                    HttpResponse.BodyHandlers.ofByteArray());
+            if (r.statusCode() != 200) {
+                throw new InvalidSignatureException("certificate download from " + uri + " answered " + r.statusCode());
+            }
+            List<X509Certificate> out = new ArrayList<>();
+            CertificateFactory cf = CertificateFactory.getInstance("X.509");
+            for (var c : cf.generateCertificates(new ByteArrayInputStream(r.body()))) {
+                out.add((X509Certificate) c);
+            }
+            if (out.isEmpty()) {
+                throw new InvalidSignatureException("no certificate at " + uri);
+            }
+            return out;
+        } catch (InvalidSignatureException e) {
+            throw e;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InvalidSignatureException("interrupted while downloading the certificate");
+        } catch (Exception e) {
+            throw new InvalidSignatureException("cannot download the certificate from " + uri + ": " + e.getMessage());
+        }
+    }
+
+    private static void checkValidity(X509Certificate cert) throws InvalidSignatureException {
+        try {
+            cert.checkValidity();
+        } catch (GeneralSecurityException e) {
+            throw new InvalidSignatureException("the signing certificate is not valid now: " + e.getMessage());
+        }
+    }
+
+    private void checkChain(List<X509Certificate> chain) throws InvalidSignatureException {
+        try {
+            PKIXParameters params = new PKIXParameters(anchors);
+            params.setRevocationEnabled(false);
+            CertPathValidator.getInstance("PKIX").validate(CertificateFactory.getInstance("X.509")
+                    .generateCertPath(chain), params);
+        } catch (GeneralSecurityException e) {
+            throw new InvalidSignatureException("the signing certificate does not chain to a trusted CA: "
+                    + e.getMessage());
+        }
+    }
+
+    /** Microsoft's sample checks the issuer's O=; the subject's is accepted too (either names the owner). */
+    private void checkOrganization(X509Certificate cert) throws InvalidSignatureException {
+        if (expectedOrganization == null || expectedOrganization.isBlank()) {
+            return;
+        }
+        if (hasOrganization(cert.getIssuerX500Principal().getName()) || hasOrganization(cert.getSubjectX500Principal()
+                .getName())) {
+            return;
+        }
+        throw new InvalidSignatureException("the signing certificate belongs to '" + cert.getSubjectX500Principal()
+                .getName() + "', not to organisation '" + expectedOrganization + "'");
+    }
+
+    private boolean hasOrganization(String distinguishedName) throws InvalidSignatureException {
+        try {
+            for (Rdn rdn : new LdapName(distinguishedName).getRdns()) {
+                if (rdn.getType().equalsIgnoreCase("O") && expectedOrganization.equals(String.valueOf(rdn.getValue()))) {
+                    return true;
+                }
+            }
+            return false;
+        } catch (Exception e) {
+            throw new InvalidSignatureException("cannot read the certificate's names");
+        }
+    }
+
+    private static String header(Map<String, Object> headers, String name) {
+        for (var e : headers.entrySet()) {
+            if (e.getKey().equalsIgnoreCase(name) && e.getValue() != null) {
+                return e.getValue().toString();
+            }
+        }
+        return null;
+    }
+
+    private static Set<TrustAnchor> anchors(KeyStore trustStore) {
+        try {
+            TrustManagerFactory tmf = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+            tmf.init(trustStore);
+            Set<TrustAnchor> out = new HashSet<>();
+            for (var tm : tmf.getTrustManagers()) {
+                if (tm instanceof X509TrustManager x) {
+                    for (X509Certificate ca : x.getAcceptedIssuers()) {
+                        out.add(new TrustAnchor(ca, null));
+                    }
+                }
+            }
+            return out;
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException("cannot read trust anchors", e);
+        }
+    }
+}

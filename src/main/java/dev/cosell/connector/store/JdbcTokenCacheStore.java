@@ -33,28 +33,38 @@ public final class JdbcTokenCacheStore implements TokenCacheStore {
         }
     }
 
+    /** Update, else insert; when another thread or node inserted first (unique violation), update again. */
     @Override
     public void save(String key, String serializedCache) {
-        Timestamp now = Timestamp.from(Instant.now());
         try (Connection c = dataSource.getConnection()) {
-            try (PreparedStatement up = c.prepareStatement(
-                    "update auth_token_cache set content = ?, updated_at = ? where cache_key = ?")) {
-                up.setString(1, serializedCache);
-                up.setTimestamp(2, now);
-                up.setString(3, key);
-                if (up.executeUpdate() > 0) {
-                    return;
-                }
+            if (update(c, key, serializedCache)) {
+                return;
             }
             try (PreparedStatement in = c.prepareStatement(
                     "insert into auth_token_cache (cache_key, content, updated_at) values (?, ?, ?)")) {
                 in.setString(1, key);
                 in.setString(2, serializedCache);
-                in.setTimestamp(3, now);
+                in.setTimestamp(3, Timestamp.from(Instant.now()));
                 in.executeUpdate();
+            } catch (SQLException e) {
+                if (!UNIQUE_VIOLATION.equals(e.getSQLState()) || !update(c, key, serializedCache)) {
+                    throw e;
+                }
             }
         } catch (SQLException e) {
             throw new IllegalStateException("cannot save the token cache to the store", e);
+        }
+    }
+
+    private static final String UNIQUE_VIOLATION = "23505";
+
+    private static boolean update(Connection c, String key, String serializedCache) throws SQLException {
+        try (PreparedStatement up = c.prepareStatement(
+                "update auth_token_cache set content = ?, updated_at = ? where cache_key = ?")) {
+            up.setString(1, serializedCache);
+            up.setTimestamp(2, Timestamp.from(Instant.now()));
+            up.setString(3, key);
+            return up.executeUpdate() > 0;
         }
     }
 }

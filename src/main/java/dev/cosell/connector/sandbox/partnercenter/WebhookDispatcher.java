@@ -118,7 +118,8 @@ public final class WebhookDispatcher implements AutoCloseable {
         return registrations.get(tenant);
     }
 
-    Registration put(String tenant, String url, List<String> events, boolean msSignatureHeader) {
+    /** Creates or replaces a tenant's registration (the API's POST/PUT; tests use it to play another client). */
+    public Registration put(String tenant, String url, List<String> events, boolean msSignatureHeader) {
         Registration previous = registrations.get(tenant);
         Registration r = new Registration(previous != null ? previous.subscriberId() : UUID.randomUUID().toString(),
                 url, List.copyOf(events), msSignatureHeader, Instant.now());

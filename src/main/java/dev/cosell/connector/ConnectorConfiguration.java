@@ -1,0 +1,98 @@
+package dev.cosell.connector;
+
+import java.util.List;
+
+import javax.net.ssl.SSLContext;
+
+import dev.cosell.connector.auth.BearerToken;
+import dev.cosell.connector.auth.EntraTokenProvider;
+import dev.cosell.connector.auth.TrustStores;
+import dev.cosell.connector.partnercenter.WebhookRegistrationPlan;
+import dev.cosell.connector.webhook.WebhookSignatureVerifier;
+import dev.cosell.connector.store.ConnectorStore;
+import dev.cosell.connector.store.JdbcTokenCacheStore;
+import org.apache.camel.CamelConfiguration;
+import org.apache.camel.CamelContext;
+import org.apache.camel.component.http.HttpComponent;
+import org.apache.camel.support.jsse.KeyStoreParameters;
+import org.apache.camel.support.jsse.SSLContextParameters;
+import org.apache.camel.support.jsse.TrustManagersParameters;
+
+/**
+ * Wires the connector's beans from the properties. The routes in {@code routes/} refer to them by
+ * name: {@code dataSource}, {@code partnerCenterToken}, {@code dataverseToken}, ...
+ */
+public class ConnectorConfiguration implements CamelConfiguration {
+
+    @Override
+    public void configure(CamelContext context) throws Exception {
+        Settings settings = new Settings(context);
+        var registry = context.getRegistry();
+
+        // State store: pool + schema migrations, closed with the context.
+        ConnectorStore store = ConnectorStore.open(new ConnectorStore.Settings(settings.require("store.url"),
+                settings.get("store.user"), settings.get("store.password"), settings.getInt("store.pool-size", 8)));
+        registry.bind("connectorStore", store);
+        registry.bind("dataSource", store.dataSource());
+        context.addService(store, true, true);
+
+        // TLS trust for every outbound call (JDK CAs unless tls.truststore is set).
+        String trustStore = settings.get("tls.truststore");
+        String trustStorePassword = settings.get("tls.truststore-password");
+        SSLContext sslContext = TrustStores.sslContext(trustStore, trustStorePassword);
+        if (trustStore != null) {
+            SSLContextParameters ssl = sslContextParameters(trustStore, trustStorePassword);
+            for (String scheme : new String[] { "http", "https" }) {
+                context.getComponent(scheme, HttpComponent.class).setSslContextParameters(ssl);
+            }
+        }
+        registry.bind("connectorSslContext", sslContext == null ? defaultSslContext() : sslContext);
+
+        // Entra ID tokens through msal4j, one provider for both resources.
+        EntraTokenProvider tokens = new EntraTokenProvider(new EntraTokenProvider.Settings(
+                settings.require("auth.authority"), settings.require("auth.client-id"),
+                settings.get("auth.client-secret"), settings.get("auth.certificate-path"),
+                settings.get("auth.certificate-password"), settings.getBoolean("auth.instance-discovery", true),
+                settings.get("auth.instance-discovery-metadata"), settings.get("auth.partnercenter.refresh-token")),
+                sslContext, new JdbcTokenCacheStore(store.dataSource()));
+        registry.bind("entraTokens", tokens);
+        // Partner Center: App+User (delegated) asks for user_impersonation, App-only for .default.
+        EntraTokenProvider.Mode pcMode = EntraTokenProvider.Mode.of(settings.get("auth.partnercenter.mode", "application"));
+        registry.bind("partnerCenterToken", new BearerToken(tokens, settings.require(
+                pcMode == EntraTokenProvider.Mode.DELEGATED ? "partnercenter.user-scope" : "partnercenter.scope"), pcMode));
+        registry.bind("dataverseToken", new BearerToken(tokens, settings.require("dataverse.scope"),
+                EntraTokenProvider.Mode.APPLICATION));
+
+        // Partner Center webhooks: what we register, and how incoming posts are verified.
+        registry.bind("webhookRegistration", new WebhookRegistrationPlan(
+                settings.require("partnercenter.webhook.callback-url"),
+                List.of(settings.get("partnercenter.webhook.events", "referral-created,referral-updated").split(","))));
+        registry.bind("webhookSignatureVerifier", new WebhookSignatureVerifier(
+                List.of(settings.require("partnercenter.webhook.certificate-hosts").split(",")),
+                settings.get("partnercenter.webhook.certificate-organization"), sslContext,
+                TrustStores.load(trustStore, trustStorePassword)));
+
+        // JMX operations (register webhook, ...), registered once the management agent is up.
+        context.addService(new ConnectorOperations(context), true, true);
+    }
+
+    private static SSLContextParameters sslContextParameters(String trustStore, String password) {
+        KeyStoreParameters ks = new KeyStoreParameters();
+        ks.setResource("file:" + trustStore);
+        ks.setType("PKCS12");
+        ks.setPassword(password);
+        TrustManagersParameters tm = new TrustManagersParameters();
+        tm.setKeyStore(ks);
+        SSLContextParameters ssl = new SSLContextParameters();
+        ssl.setTrustManagers(tm);
+        return ssl;
+    }
+
+    private static SSLContext defaultSslContext() {
+        try {
+            return SSLContext.getDefault();
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}

@@ -1,0 +1,73 @@
+package dev.cosell.connector;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+import org.apache.camel.CamelContext;
+import org.apache.camel.ProducerTemplate;
+import org.apache.camel.main.Main;
+
+/**
+ * One running connector: Camel Main with the routes from {@code routes/} (file system), the
+ * properties from {@code application.properties} beside it, environment variables, and overrides
+ * (command line, sandbox, tests) on top.
+ */
+public final class ConnectorRuntime implements AutoCloseable {
+
+    private final Main main;
+    private final ProducerTemplate template;
+
+    private ConnectorRuntime(Main main) throws Exception {
+        this.main = main;
+        this.template = main.getCamelContext().createProducerTemplate();
+    }
+
+    /** Starts the connector and returns once every route is started. */
+    public static ConnectorRuntime start(Path configFile, Map<String, String> overrides) throws Exception {
+        Main main = new Main();
+        if (!Files.isRegularFile(configFile)) {
+            throw new IllegalArgumentException("Configuration file not found: " + configFile.toAbsolutePath());
+        }
+        // The top-level file first; Camel Main would otherwise read only the classpath.
+        main.setPropertyPlaceholderLocations("file:" + configFile.toAbsolutePath());
+        main.configure().addConfiguration(new ConnectorConfiguration());
+        new LinkedHashMap<>(overrides).forEach(main::addOverrideProperty);
+        main.start();
+        return new ConnectorRuntime(main);
+    }
+
+    public CamelContext context() {
+        return main.getCamelContext();
+    }
+
+    public ProducerTemplate template() {
+        return template;
+    }
+
+    /** Runs the Partner Center Webhook Registration flow; returns created, unchanged, overwritten or conflict. */
+    public String registerWebhook() {
+        return template.requestBody("direct:partner-center-webhook-registration", null, String.class);
+    }
+
+    /** Blocks until the JVM is asked to stop (SIGTERM, Ctrl+C), then stops the connector gracefully. */
+    public void awaitShutdown() throws InterruptedException {
+        java.util.concurrent.CountDownLatch stopped = new java.util.concurrent.CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            close();
+            stopped.countDown();
+        }, "cosell-connector-shutdown"));
+        stopped.await();
+    }
+
+    @Override
+    public void close() {
+        try {
+            template.close();
+        } catch (Exception ignored) {
+            // closing anyway
+        }
+        main.stop();
+    }
+}

@@ -1,0 +1,87 @@
+package dev.cosell.connector;
+
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+import dev.cosell.connector.sandbox.SandboxDemo;
+
+/**
+ * Command line:
+ * <pre>
+ *   java -jar cosell-connector.jar                     run the connector (routes/ and application.properties beside it)
+ *   java -jar cosell-connector.jar --sandbox [--stay]  the demo: emulators + connector, prints what happened
+ *   java -jar cosell-connector.jar --register-webhook  run the webhook registration flow once and exit
+ *   options: --config FILE (default application.properties), --set key=value (repeatable)
+ * </pre>
+ */
+public final class CosellConnector {
+
+    private CosellConnector() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        Path config = Path.of("application.properties");
+        Map<String, String> overrides = new LinkedHashMap<>();
+        boolean sandbox = false;
+        boolean stay = false;
+        boolean registerWebhook = false;
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--sandbox" -> sandbox = true;
+                case "--stay" -> stay = true;
+                case "--register-webhook" -> registerWebhook = true;
+                case "--config" -> config = Path.of(value(args, ++i, "--config"));
+                case "--set" -> {
+                    String kv = value(args, ++i, "--set");
+                    int eq = kv.indexOf('=');
+                    if (eq < 1) {
+                        usage("--set expects key=value, got " + kv);
+                    }
+                    overrides.put(kv.substring(0, eq), kv.substring(eq + 1));
+                }
+                case "-h", "--help" -> usage(null);
+                default -> usage("unknown argument " + args[i]);
+            }
+        }
+        if (sandbox) {
+            int code = SandboxDemo.run(config, overrides, stay);
+            System.exit(code);
+        }
+        if (registerWebhook) {
+            // Only the registration: no schedules, no start-up registration on top of this one.
+            overrides.putIfAbsent("partnercenter.webhook.register-on-startup", "false");
+            overrides.putIfAbsent("camel.server.enabled", "false");
+            try (ConnectorRuntime runtime = ConnectorRuntime.start(config, overrides)) {
+                String outcome = runtime.registerWebhook();
+                System.out.println("Webhook registration: " + outcome);
+                System.exit("conflict".equals(outcome) ? 3 : 0);
+            }
+        }
+        ConnectorRuntime.start(config, overrides).awaitShutdown();
+    }
+
+    private static String value(String[] args, int i, String option) {
+        if (i >= args.length) {
+            usage(option + " needs a value");
+        }
+        return args[i];
+    }
+
+    private static void usage(String problem) {
+        if (problem != null) {
+            System.err.println(problem);
+        }
+        System.err.println("""
+                usage: java -jar target/cosell-connector.jar [--sandbox [--stay]] [--register-webhook]
+                                                              [--config FILE] [--set key=value ...]
+                  (no option)         run the connector with application.properties and routes/
+                  --sandbox           start the emulators, run the connector against them, print what happened
+                  --stay              with --sandbox: keep running afterwards (Ctrl+C stops)
+                  --register-webhook  run the Partner Center Webhook Registration flow once and exit
+                                      (exit code 3 on a conflict)
+                  --config FILE       properties file (default application.properties)
+                  --set key=value     override one property (environment variables override too)""");
+        System.exit(problem == null ? 0 : 2);
+    }
+}

@@ -1,0 +1,84 @@
+package dev.cosell.connector;
+
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.UUID;
+
+import dev.cosell.connector.sandbox.Sandbox;
+
+/**
+ * Test helper: the sandbox plus a connector started from the real {@code application.properties} and
+ * {@code routes/}, pointed at the sandbox by properties only, with a private in-memory H2 store
+ * (or the store a test asks for).
+ */
+public final class ConnectorHarness implements AutoCloseable {
+
+    public final Sandbox sandbox;
+    public final int connectorPort;
+    public final Path workDir;
+    private final Map<String, String> properties;
+    private ConnectorRuntime runtime;
+
+    public ConnectorHarness() {
+        this.sandbox = Sandbox.start(new Sandbox.Options(0, 0, 0, "tenant-" + UUID.randomUUID().toString().substring(0, 8),
+                "connector-app", "connector-secret", "referrals.admin@contoso.example", 3599));
+        this.connectorPort = freePort();
+        try {
+            this.workDir = Files.createTempDirectory("cosell-test");
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+        this.properties = new LinkedHashMap<>(sandbox.connectorProperties(workDir, connectorPort));
+        properties.put("store.url", "jdbc:h2:mem:" + UUID.randomUUID()
+                + ";DB_CLOSE_DELAY=-1;MODE=PostgreSQL;DATABASE_TO_LOWER=TRUE;DEFAULT_NULL_ORDERING=HIGH");
+        properties.put("camel.main.jmx-enabled", "true");
+    }
+
+    /** Sets a property for the next {@link #start()}. */
+    public ConnectorHarness with(String key, String value) {
+        properties.put(key, value);
+        return this;
+    }
+
+    public ConnectorRuntime start() throws Exception {
+        runtime = ConnectorRuntime.start(Path.of("application.properties"), properties);
+        return runtime;
+    }
+
+    public ConnectorRuntime runtime() {
+        return runtime;
+    }
+
+    public void stopConnector() {
+        if (runtime != null) {
+            runtime.close();
+            runtime = null;
+        }
+    }
+
+    public String tenant() {
+        return sandbox.tenant();
+    }
+
+    public String callbackUrl() {
+        return properties.get("partnercenter.webhook.callback-url");
+    }
+
+    public static int freePort() {
+        try (ServerSocket s = new ServerSocket(0)) {
+            return s.getLocalPort();
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    @Override
+    public void close() {
+        stopConnector();
+        sandbox.close();
+    }
+}

@@ -1,5 +1,6 @@
 package dev.cosell.connector;
 
+import java.nio.file.Path;
 import java.util.List;
 
 import javax.net.ssl.SSLContext;
@@ -8,6 +9,15 @@ import dev.cosell.connector.auth.BearerToken;
 import dev.cosell.connector.auth.EntraTokenProvider;
 import dev.cosell.connector.auth.TrustStores;
 import dev.cosell.connector.partnercenter.WebhookRegistrationPlan;
+import dev.cosell.connector.sync.AuditTrail;
+import dev.cosell.connector.sync.CustomerMatch;
+import dev.cosell.connector.sync.DeadLetters;
+import dev.cosell.connector.sync.FieldMappings;
+import dev.cosell.connector.sync.ODataResults;
+import dev.cosell.connector.sync.PartnerCenterEvents;
+import dev.cosell.connector.sync.RetryAfter;
+import dev.cosell.connector.sync.SyncLedger;
+import org.apache.camel.processor.idempotent.jdbc.JdbcMessageIdRepository;
 import dev.cosell.connector.webhook.WebhookSignatureVerifier;
 import dev.cosell.connector.store.ConnectorStore;
 import dev.cosell.connector.store.JdbcTokenCacheStore;
@@ -71,6 +81,25 @@ public class ConnectorConfiguration implements CamelConfiguration {
                 List.of(settings.require("partnercenter.webhook.certificate-hosts").split(",")),
                 settings.get("partnercenter.webhook.certificate-organization"), sslContext,
                 TrustStores.load(trustStore, trustStorePassword)));
+
+        // Sync beans used by the flows in routes/.
+        var dataSource = store.dataSource();
+        registry.bind("fieldMappings", new FieldMappings(Path.of(settings.get("sync.mappings-dir", "routes/mappings")),
+                settings.require("partnercenter.referral-link"), settings.getBoolean("sync.checkmark", true)));
+        registry.bind("syncLedger", new SyncLedger(dataSource));
+        registry.bind("auditTrail", new AuditTrail(settings.getInt("sync.audit-max-length", 4000)));
+        registry.bind("customerMatch", new CustomerMatch(List.of(settings.get("sync.account-match", "duns,name-country")
+                .split(","))));
+        registry.bind("partnerCenterEvents", new PartnerCenterEvents(settings.getInt("partnercenter.webhook.max-body-bytes",
+                65536)));
+        registry.bind("odataResults", new ODataResults());
+        registry.bind("retryAfter", new RetryAfter(settings.getInt("sync.retry.max-delay-ms", 60000)));
+        registry.bind("deadLetters", new DeadLetters(dataSource, context));
+        // Camel's JDBC idempotent repository on camel_messageprocessed (created by Flyway).
+        JdbcMessageIdRepository events = new JdbcMessageIdRepository(dataSource, "partner-center-to-dynamics-365");
+        events.setCreateTableIfNotExists(false);
+        registry.bind("partnerCenterEventRepository", events);
+        context.addService(events, true, true);
 
         // JMX operations (register webhook, ...), registered once the management agent is up.
         context.addService(new ConnectorOperations(context), true, true);

@@ -30,6 +30,18 @@ public class ConnectorOperations extends ServiceSupport {
         return template.requestBody("direct:partner-center-webhook-registration", null, String.class);
     }
 
+    @ManagedOperation(description = "Replay one dead letter by id, or all open ones with -1; returns how many were re-sent")
+    public int replayDeadLetters(long id) {
+        return context.getRegistry().lookupByNameAndType("deadLetters", dev.cosell.connector.sync.DeadLetters.class)
+                .replay(id < 0 ? null : id);
+    }
+
+    @ManagedOperation(description = "Number of open dead letters")
+    public int openDeadLetters() {
+        return context.getRegistry().lookupByNameAndType("deadLetters", dev.cosell.connector.sync.DeadLetters.class)
+                .openCount();
+    }
+
     @Override
     protected void doStart() throws Exception {
         template = context.createProducerTemplate();

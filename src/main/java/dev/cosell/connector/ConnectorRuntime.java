@@ -51,6 +51,23 @@ public final class ConnectorRuntime implements AutoCloseable {
         return template.requestBody("direct:partner-center-webhook-registration", null, String.class);
     }
 
+    /** Replays one dead letter, or all open ones (id null); returns how many were re-sent. */
+    public int replayDeadLetters(Long id) {
+        return main.getCamelContext().getRegistry().lookupByNameAndType("deadLetters",
+                dev.cosell.connector.sync.DeadLetters.class).replay(id);
+    }
+
+    /** Waits until no exchange is in flight (or the timeout passes). */
+    public void awaitIdle(java.time.Duration timeout) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        var inflight = main.getCamelContext().getInflightRepository();
+        var seda = main.getCamelContext().getEndpoint("seda:partner-center-events",
+                org.apache.camel.component.seda.SedaEndpoint.class);
+        while ((inflight.size() > 0 || seda.getCurrentQueueSize() > 0) && System.nanoTime() < deadline) {
+            java.util.concurrent.locks.LockSupport.parkNanos(50_000_000L);
+        }
+    }
+
     /** Blocks until the JVM is asked to stop (SIGTERM, Ctrl+C), then stops the connector gracefully. */
     public void awaitShutdown() throws InterruptedException {
         java.util.concurrent.CountDownLatch stopped = new java.util.concurrent.CountDownLatch(1);

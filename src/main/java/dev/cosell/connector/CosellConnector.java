@@ -12,6 +12,7 @@ import dev.cosell.connector.sandbox.SandboxDemo;
  *   java -jar cosell-connector.jar                     run the connector (routes/ and application.properties beside it)
  *   java -jar cosell-connector.jar --sandbox [--stay]  the demo: emulators + connector, prints what happened
  *   java -jar cosell-connector.jar --register-webhook  run the webhook registration flow once and exit
+ *   java -jar cosell-connector.jar --replay-dead-letter ID|all   re-send dead letters into their flow
  *   options: --config FILE (default application.properties), --set key=value (repeatable)
  * </pre>
  */
@@ -26,11 +27,13 @@ public final class CosellConnector {
         boolean sandbox = false;
         boolean stay = false;
         boolean registerWebhook = false;
+        String replay = null;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--sandbox" -> sandbox = true;
                 case "--stay" -> stay = true;
                 case "--register-webhook" -> registerWebhook = true;
+                case "--replay-dead-letter" -> replay = value(args, ++i, "--replay-dead-letter");
                 case "--config" -> config = Path.of(value(args, ++i, "--config"));
                 case "--set" -> {
                     String kv = value(args, ++i, "--set");
@@ -58,6 +61,16 @@ public final class CosellConnector {
                 System.exit("conflict".equals(outcome) ? 3 : 0);
             }
         }
+        if (replay != null) {
+            // Replays into the running pipeline of this process, waits for it to drain, then exits.
+            overrides.putIfAbsent("partnercenter.webhook.register-on-startup", "false");
+            try (ConnectorRuntime runtime = ConnectorRuntime.start(config, overrides)) {
+                int n = runtime.replayDeadLetters("all".equalsIgnoreCase(replay) ? null : Long.valueOf(replay));
+                System.out.println("Dead letters replayed: " + n);
+                runtime.awaitIdle(java.time.Duration.ofMinutes(5));
+            }
+            System.exit(0);
+        }
         ConnectorRuntime.start(config, overrides).awaitShutdown();
     }
 
@@ -80,6 +93,7 @@ public final class CosellConnector {
                   --stay              with --sandbox: keep running afterwards (Ctrl+C stops)
                   --register-webhook  run the Partner Center Webhook Registration flow once and exit
                                       (exit code 3 on a conflict)
+                  --replay-dead-letter ID|all  re-send one or all open dead letters to their flow
                   --config FILE       properties file (default application.properties)
                   --set key=value     override one property (environment variables override too)""");
         System.exit(problem == null ? 0 : 2);

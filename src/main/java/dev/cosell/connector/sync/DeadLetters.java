@@ -1,0 +1,145 @@
+package dev.cosell.connector.sync;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.sql.Timestamp;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+
+import javax.sql.DataSource;
+
+import org.apache.camel.CamelContext;
+import org.apache.camel.Exchange;
+import org.apache.camel.spi.IdempotentRepository;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Dead letters ({@code dead_letter}): what a flow could not apply, with the original message, the
+ * error, the attempts and the endpoint to replay it to. Replay re-sends the original message there;
+ * the flows are idempotent, so replaying twice applies once.
+ */
+public final class DeadLetters {
+
+    private static final Logger LOG = LoggerFactory.getLogger(DeadLetters.class);
+
+    private final DataSource dataSource;
+    private final CamelContext context;
+
+    public DeadLetters(DataSource dataSource, CamelContext context) {
+        this.dataSource = dataSource;
+        this.context = context;
+    }
+
+    /**
+     * Records the failed exchange (the dead letter channel delivers the original message). Reads the
+     * exchange properties {@code flow}, {@code messageKey} and {@code replayEndpoint}; frees the
+     * idempotency key ({@code idempotentRepository}/{@code messageKey}) so a replay is not taken for a duplicate.
+     */
+    public long record(Exchange exchange) {
+        Exception error = exchange.getProperty(Exchange.EXCEPTION_CAUGHT, Exception.class);
+        String flow = exchange.getProperty("flow", exchange.getFromRouteId(), String.class);
+        String key = exchange.getProperty("messageKey", String.class);
+        String endpoint = exchange.getProperty("replayEndpoint", String.class);
+        if (endpoint == null) {
+            endpoint = exchange.getFromEndpoint() == null ? "unknown" : exchange.getFromEndpoint().getEndpointUri();
+        }
+        Integer redeliveries = exchange.getIn().getHeader(Exchange.REDELIVERY_COUNTER, Integer.class);
+        String message = error == null ? "unknown error" : describe(error);
+        String body = exchange.getIn().getBody(String.class);
+        long id;
+        try (Connection c = dataSource.getConnection();
+                PreparedStatement ps = c.prepareStatement("insert into dead_letter (at, flow, message_key, endpoint, body, error,"
+                        + " attempts, state) values (?, ?, ?, ?, ?, ?, ?, 'open')", Statement.RETURN_GENERATED_KEYS)) {
+            ps.setTimestamp(1, Timestamp.from(Instant.now()));
+            ps.setString(2, flow);
+            ps.setString(3, key);
+            ps.setString(4, endpoint);
+            ps.setString(5, body);
+            ps.setString(6, message.substring(0, Math.min(4000, message.length())));
+            ps.setInt(7, 1 + (redeliveries == null ? 0 : redeliveries));
+            ps.executeUpdate();
+            try (ResultSet rs = ps.getGeneratedKeys()) {
+                rs.next();
+                id = rs.getLong(1);
+            }
+        } catch (SQLException e) {
+            throw new IllegalStateException("cannot write a dead letter", e);
+        }
+        String repository = exchange.getProperty("idempotentRepository", String.class);
+        if (repository != null && key != null) {
+            IdempotentRepository repo = context.getRegistry().lookupByNameAndType(repository, IdempotentRepository.class);
+            if (repo != null) {
+                repo.remove(key);
+            }
+        }
+        LOG.error("Dead letter {} in {} for {}: {}. Replay: java -jar target/cosell-connector.jar --replay-dead-letter {}",
+                id, flow, key, message, id);
+        exchange.setProperty("deadLetterId", id);
+        return id;
+    }
+
+    /** Replays one dead letter (or all open ones when id is null); returns how many were re-sent. */
+    public int replay(Long id) {
+        List<Object[]> rows = new ArrayList<>();
+        String sql = "select id, endpoint, body from dead_letter where state = 'open'" + (id == null ? " order by id" : " and id = ?");
+        try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(sql)) {
+            if (id != null) {
+                ps.setLong(1, id);
+            }
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    rows.add(new Object[] { rs.getLong(1), rs.getString(2), rs.getString(3) });
+                }
+            }
+        } catch (SQLException e) {
+            throw new IllegalStateException("cannot read dead letters", e);
+        }
+        try (var template = context.createProducerTemplate()) {
+            for (Object[] r : rows) {
+                markReplayed((Long) r[0]);
+                template.sendBody((String) r[1], r[2]);
+                LOG.info("Dead letter {} replayed to {}", r[0], r[1]);
+            }
+        } catch (Exception e) {
+            throw new IllegalStateException("replay failed: " + e.getMessage(), e);
+        }
+        return rows.size();
+    }
+
+    public int openCount() {
+        try (Connection c = dataSource.getConnection(); Statement s = c.createStatement();
+                ResultSet rs = s.executeQuery("select count(*) from dead_letter where state = 'open'")) {
+            rs.next();
+            return rs.getInt(1);
+        } catch (SQLException e) {
+            throw new IllegalStateException("cannot count dead letters", e);
+        }
+    }
+
+    private void markReplayed(long id) {
+        try (Connection c = dataSource.getConnection();
+                PreparedStatement ps = c.prepareStatement("update dead_letter set state = 'replayed', replayed_at = ? where id = ?")) {
+            ps.setTimestamp(1, Timestamp.from(Instant.now()));
+            ps.setLong(2, id);
+            ps.executeUpdate();
+        } catch (SQLException e) {
+            throw new IllegalStateException("cannot update a dead letter", e);
+        }
+    }
+
+    private static String describe(Exception e) {
+        if (e instanceof org.apache.camel.http.base.HttpOperationFailedException http) {
+            return "HTTP " + http.getStatusCode() + " from " + http.getUri() + ": " + http.getResponseBody();
+        }
+        Throwable t = e;
+        while (t.getCause() != null && t.getCause() != t && (t.getMessage() == null || t instanceof org.apache.camel.CamelExecutionException)) {
+            t = t.getCause();
+        }
+        return t.getClass().getSimpleName() + ": " + t.getMessage();
+    }
+}

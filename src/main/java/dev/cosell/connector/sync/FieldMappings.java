@@ -1,0 +1,162 @@
+package dev.cosell.connector.sync;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.stream.Stream;
+
+import com.dashjoin.jsonata.JException;
+import com.dashjoin.jsonata.Jsonata;
+import com.fasterxml.jackson.core.type.TypeReference;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The field mappings engineers edit: JSONata expressions in {@code routes/mappings/*.jsonata} (one per
+ * direction and purpose) and the enum tables in {@code routes/mappings/enums.json} (Partner Center
+ * strings to Dataverse option-set values). Mapping files call {@code $enum(table, value, field)}; an
+ * unknown value fails the mapping with a message naming the field and the value, as does
+ * {@code $required(value, field)} for a missing one.
+ */
+public final class FieldMappings {
+
+    private static final Logger LOG = LoggerFactory.getLogger(FieldMappings.class);
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final Path dir;
+    private final Map<String, Map<String, Object>> enums;
+    private final Map<String, String> sources = new TreeMap<>();
+    private final ThreadLocal<Map<String, Jsonata>> compiled = ThreadLocal.withInitial(LinkedHashMap::new);
+
+    private final String referralLink;
+    private final boolean checkmark;
+
+    /**
+     * @param referralLink link template to a referral in Partner Center ({id} replaced)
+     * @param checkmark whether synced opportunities get the check mark
+     */
+    public FieldMappings(Path dir, String referralLink, boolean checkmark) {
+        this.dir = dir;
+        this.referralLink = referralLink;
+        this.checkmark = checkmark;
+        if (!Files.isDirectory(dir)) {
+            throw new IllegalArgumentException("sync.mappings-dir: no mapping folder at " + dir.toAbsolutePath());
+        }
+        try {
+            Path enumFile = dir.resolve("enums.json");
+            Map<String, Object> tables = Files.exists(enumFile)
+                    ? JSON.readValue(enumFile.toFile(), new TypeReference<Map<String, Object>>() { }) : Map.of();
+            enums = new TreeMap<>();
+            tables.forEach((name, table) -> {
+                if (table instanceof Map<?, ?> m) { // skips "_comment"
+                    @SuppressWarnings("unchecked")
+                    Map<String, Object> t = (Map<String, Object>) m;
+                    enums.put(name, t);
+                }
+            });
+            try (Stream<Path> files = Files.list(dir)) {
+                for (Path f : files.filter(p -> p.toString().endsWith(".jsonata")).toList()) {
+                    String name = f.getFileName().toString().replaceFirst("\\.jsonata$", "");
+                    String source = Files.readString(f, StandardCharsets.UTF_8);
+                    Jsonata.jsonata(source); // fail at start-up, not on the first referral
+                    sources.put(name, source);
+                }
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read the mappings in " + dir, e);
+        } catch (JException e) {
+            throw new IllegalArgumentException("a mapping file in " + dir + " does not parse: " + e.getMessage(), e);
+        }
+        LOG.info("Field mappings from {}: {} ({} enum tables)", dir, sources.keySet(), enums.size());
+    }
+
+    /**
+     * Maps the record a route works on: the input is the exchange properties {@code referral},
+     * {@code accountId}, {@code contactId} plus {@code referralLink} and {@code checkmark}.
+     */
+    public Map<String, Object> map(String mapping, org.apache.camel.Exchange exchange) {
+        Map<String, Object> input = new LinkedHashMap<>();
+        Object referral = exchange.getProperty("referral");
+        input.put("referral", referral);
+        input.put("accountId", exchange.getProperty("accountId"));
+        input.put("contactId", exchange.getProperty("contactId"));
+        if (referral instanceof Map<?, ?> r && r.get("id") != null) {
+            input.put("referralLink", referralLink.replace("{id}", r.get("id").toString()));
+        }
+        input.put("checkmark", checkmark);
+        return apply(mapping, input);
+    }
+
+    public List<String> names() {
+        return List.copyOf(sources.keySet());
+    }
+
+    /**
+     * Evaluates a mapping over an input (maps and lists as Jackson reads JSON) and returns the mapped
+     * object, without the properties the mapping left undefined.
+     */
+    @SuppressWarnings("unchecked")
+    public Map<String, Object> apply(String mapping, Object input) {
+        Jsonata expression = compiled.get().computeIfAbsent(mapping, this::compile);
+        Object result;
+        try {
+            result = expression.evaluate(input);
+        } catch (MappingException e) {
+            throw e;
+        } catch (JException e) {
+            if (e.getCause() instanceof MappingException m) {
+                throw m;
+            }
+            String message = e.getMessage();
+            if (message != null && message.startsWith("mapping:")) {
+                throw new MappingException(mapping + ": " + message.substring(8).trim());
+            }
+            throw new MappingException(mapping + ": " + message, e);
+        }
+        if (!(result instanceof Map<?, ?> map)) {
+            throw new MappingException(mapping + ": the mapping must produce a JSON object, it produced " + result);
+        }
+        return (Map<String, Object>) map;
+    }
+
+    private Jsonata compile(String mapping) {
+        String source = sources.get(mapping);
+        if (source == null) {
+            throw new IllegalArgumentException("no mapping file " + mapping + ".jsonata in " + dir);
+        }
+        Jsonata j = Jsonata.jsonata(source);
+        j.registerFunction("enum", Jsonata.function("enum", (Jsonata.Fn3<String, Object, String, Object>) this::lookup,
+                "<sxs:x>"));
+        j.registerFunction("required", Jsonata.function("required", (Jsonata.Fn2<Object, String, Object>) (value, field) -> {
+            if (value == null || (value instanceof String s && s.isBlank())) {
+                throw new MappingException("missing required field " + field);
+            }
+            return value;
+        }, "<xs:x>"));
+        return j;
+    }
+
+    private Object lookup(String table, Object value, String field) {
+        if (value == null) {
+            return null;
+        }
+        Map<String, Object> t = enums.get(table);
+        if (t == null) {
+            throw new MappingException("no enum table '" + table + "' in enums.json (field " + field + ")");
+        }
+        for (var e : t.entrySet()) {
+            if (e.getKey().equalsIgnoreCase(String.valueOf(value))) {
+                return e.getValue();
+            }
+        }
+        throw new MappingException("unknown value '" + value + "' for field " + field + " (enum table " + table
+                + " knows " + t.keySet() + ")");
+    }
+}

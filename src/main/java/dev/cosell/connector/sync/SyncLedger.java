@@ -1,0 +1,167 @@
+package dev.cosell.connector.sync;
+
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Timestamp;
+import java.time.Instant;
+import java.time.OffsetDateTime;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+import javax.sql.DataSource;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import org.apache.camel.Exchange;
+
+/**
+ * The sync ledger ({@code sync_link}) and audit trail ({@code sync_audit}). The routes keep the
+ * record they work on in exchange properties ({@code referral}, {@code referralId},
+ * {@code opportunityId}, {@code opportunityEtag}, {@code projectionHash}) and call these methods.
+ */
+public final class SyncLedger {
+
+    private static final ObjectMapper CANONICAL = new ObjectMapper().configure(SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS, true);
+    private static final String UNIQUE_VIOLATION = "23505";
+
+    private final DataSource dataSource;
+
+    public SyncLedger(DataSource dataSource) {
+        this.dataSource = dataSource;
+    }
+
+    /** The link of a referral, as a map of column → value, or null when the referral is not linked. */
+    public Map<String, Object> find(String referralId) {
+        return one("select * from sync_link where referral_id = ?", referralId);
+    }
+
+    public Map<String, Object> findByOpportunity(String opportunityId) {
+        return one("select * from sync_link where opportunity_id = ?", opportunityId);
+    }
+
+    /** A link known only by its opportunity (found in Dataverse, not yet in the ledger): nothing written by us yet. */
+    public Map<String, Object> asLink(String opportunityId) {
+        Map<String, Object> link = new LinkedHashMap<>();
+        link.put("opportunity_id", opportunityId);
+        link.put("opportunity_hash", null);
+        return link;
+    }
+
+    /** SHA-256 of the canonical JSON (keys sorted) of a mapped projection. */
+    public String hash(Object projection) {
+        try {
+            byte[] json = CANONICAL.writeValueAsBytes(CANONICAL.readTree(CANONICAL.writeValueAsBytes(projection)));
+            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(json));
+        } catch (Exception e) {
+            throw new IllegalStateException("cannot hash a projection", e);
+        }
+    }
+
+    /**
+     * Records that the opportunity now holds the referral's mapped fields (after a create or an
+     * update written by the Partner Center → Dynamics 365 direction).
+     */
+    @SuppressWarnings("unchecked")
+    public void recordPartnerCenterWrite(Exchange exchange) {
+        Map<String, Object> referral = exchange.getProperty("referral", Map.class);
+        String referralId = exchange.getProperty("referralId", String.class);
+        String opportunityId = exchange.getProperty("opportunityId", String.class);
+        Long version = versionOf(exchange.getProperty("opportunityEtag", String.class));
+        String hash = exchange.getProperty("projectionHash", String.class);
+        String state = "Closed".equalsIgnoreCase(String.valueOf(referral.get("status"))) ? "closed" : "linked";
+        Timestamp now = Timestamp.from(Instant.now());
+        Timestamp referralUpdated = timestamp(referral.get("updatedDateTime"));
+        try (Connection c = dataSource.getConnection()) {
+            String update = "update sync_link set opportunity_id = ?, engagement_id = ?, state = ?, referral_etag = ?,"
+                    + " referral_updated_at = ?, opportunity_version = ?, opportunity_hash = ?, last_direction = ?,"
+                    + " updated_at = ? where referral_id = ?";
+            Object[] values = { opportunityId, referral.get("engagementId"), state, referral.get("eTag"), referralUpdated,
+                    version, hash, "partnercenter-to-dynamics", now, referralId };
+            if (execute(c, update, values) > 0) {
+                return;
+            }
+            String insert = "insert into sync_link (opportunity_id, engagement_id, state, referral_etag, referral_updated_at,"
+                    + " opportunity_version, opportunity_hash, last_direction, updated_at, referral_id, origin, created_at)"
+                    + " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'partnercenter', ?)";
+            Object[] withOrigin = java.util.Arrays.copyOf(values, values.length + 1);
+            withOrigin[values.length] = now;
+            try {
+                execute(c, insert, withOrigin);
+            } catch (SQLException e) {
+                if (!UNIQUE_VIOLATION.equals(e.getSQLState())) {
+                    throw e;
+                }
+                execute(c, update, values); // another thread linked it first
+            }
+        } catch (SQLException e) {
+            throw new IllegalStateException("cannot write the sync ledger for referral " + referralId, e);
+        }
+    }
+
+    /** One line in the audit trail. */
+    public void audit(String flow, String referralId, String opportunityId, String action, String detail) {
+        try (Connection c = dataSource.getConnection()) {
+            execute(c, "insert into sync_audit (at, flow, referral_id, opportunity_id, action, detail) values (?, ?, ?, ?, ?, ?)",
+                    new Object[] { Timestamp.from(Instant.now()), flow, referralId, opportunityId, action,
+                            detail == null ? null : detail.substring(0, Math.min(2000, detail.length())) });
+        } catch (SQLException e) {
+            throw new IllegalStateException("cannot write the audit trail", e);
+        }
+    }
+
+    /** {@code W/"12345"} → 12345 (Dataverse's versionnumber). */
+    static Long versionOf(String etag) {
+        if (etag == null) {
+            return null;
+        }
+        String digits = etag.replaceAll("[^0-9]", "");
+        return digits.isEmpty() ? null : Long.valueOf(digits);
+    }
+
+    private static Timestamp timestamp(Object iso) {
+        if (iso == null) {
+            return null;
+        }
+        try {
+            return Timestamp.from(OffsetDateTime.parse(iso.toString()).toInstant());
+        } catch (Exception e) {
+            return null;
+        }
+    }
+
+    private Map<String, Object> one(String sql, String key) {
+        try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(sql)) {
+            ps.setString(1, key);
+            try (ResultSet rs = ps.executeQuery()) {
+                if (!rs.next()) {
+                    return null;
+                }
+                Map<String, Object> row = new LinkedHashMap<>();
+                for (int i = 1; i <= rs.getMetaData().getColumnCount(); i++) {
+                    row.put(rs.getMetaData().getColumnLabel(i).toLowerCase(), rs.getObject(i));
+                }
+                return row;
+            }
+        } catch (SQLException e) {
+            throw new IllegalStateException("cannot read the sync ledger", e);
+        }
+    }
+
+    private static int execute(Connection c, String sql, Object[] values) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(sql)) {
+            for (int i = 0; i < values.length; i++) {
+                ps.setObject(i + 1, values[i]);
+            }
+            return ps.executeUpdate();
+        }
+    }
+
+    static String utf8(byte[] b) {
+        return new String(b, StandardCharsets.UTF_8);
+    }
+}

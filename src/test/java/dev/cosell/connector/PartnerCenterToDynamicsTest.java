@@ -169,6 +169,47 @@ class PartnerCenterToDynamicsTest {
     }
 
     @Test
+    void declinedAfterLinkingMarksTheOpportunityAndClosedBeforeLinkingIsSkipped() throws Exception {
+        String id = pc.createAsMicrosoft(harness.tenant(), referral("Declined Seven", "10to50employees")).path("id").asText();
+        await().atMost(Duration.ofSeconds(10)).until(() -> ledger(id) != null);
+        pc.updateAsMicrosoft(harness.tenant(), id, JSON.createObjectNode().put("status", "Closed").put("substatus", "Declined"));
+        await().atMost(Duration.ofSeconds(10)).until(() -> opportunitiesFor(id).get(0).path("cosell_referralsubstatus")
+                .asInt() == 100000006);
+        assertEquals(100000003, opportunitiesFor(id).get(0).path("cosell_referralstatus").asInt());
+
+        // Created and closed before the connector heard of it (e.g. webhooks were down): not brought in.
+        ObjectNode quiet = pc.referrals().create(harness.tenant(), referral("Closed Eight", "10to50employees"), "org", "Org");
+        String closedId = quiet.path("id").asText();
+        pc.referrals().merge(harness.tenant(), closedId, JSON.createObjectNode().put("status", "Closed").put("substatus", "Expired"));
+        pc.webhooks().publish(harness.tenant(), "referral-updated", "referral",
+                "https://api.partnercenter.microsoft.com/engagements/v1/referrals/" + closedId, "c-" + closedId);
+        await().atMost(Duration.ofSeconds(10)).until(() -> count("select count(*) from sync_audit where referral_id = '"
+                + closedId + "' and action = 'skipped' and detail like 'closed (Expired)%'") == 1);
+        assertTrue(opportunitiesFor(closedId).isEmpty());
+    }
+
+    @Test
+    void concurrentEditInTheCrmIsReadAgainAndWritten() throws Exception {
+        String id = pc.createAsMicrosoft(harness.tenant(), referral("Conflict Nine", "10to50employees")).path("id").asText();
+        await().atMost(Duration.ofSeconds(10)).until(() -> ledger(id) != null);
+        String oppId = (String) ledger(id).get("opportunity_id");
+        // Between our read and our write, someone changes the opportunity: the first PATCH gets 412.
+        harness.sandbox.dataverse().faults().add(Faults.Rule.status(412).on("PATCH", "opportunities\\(" + oppId).times(1));
+        long gets = harness.sandbox.dataverse().calls().entries().stream().filter(e -> e.method().equals("GET")
+                && e.uri().contains(oppId)).count();
+        ObjectNode patch = JSON.createObjectNode();
+        patch.putObject("details").put("dealValue", 99000);
+        pc.updateAsMicrosoft(harness.tenant(), id, patch);
+        await().atMost(Duration.ofSeconds(10)).until(() -> opportunitiesFor(id).get(0).path("estimatedvalue").asInt() == 99000);
+        assertEquals(1, opportunitiesFor(id).size());
+        long getsAfter = harness.sandbox.dataverse().calls().entries().stream().filter(e -> e.method().equals("GET")
+                && e.uri().contains(oppId)).count();
+        assertEquals(gets + 2, getsAfter, "read once, and once more after the 412");
+        assertEquals(1, harness.sandbox.dataverse().calls().entries().stream().filter(e -> e.status() == 412
+                && e.uri().contains(oppId)).count());
+    }
+
+    @Test
     void nonCoSellReferralsAreSkippedWithTheReason() throws Exception {
         ObjectNode independent = referral("Northwind Three", "10to50employees").put("type", "Independent");
         String id = pc.createAsMicrosoft(harness.tenant(), independent).path("id").asText();
@@ -234,5 +275,22 @@ class PartnerCenterToDynamicsTest {
                 .POST(HttpRequest.BodyPublishers.ofString("x".repeat(70_000))).build(), HttpResponse.BodyHandlers.ofString());
         assertEquals(413, huge.statusCode());
         assertEquals(0, count("select count(*) from webhook_inbox where resource_id = 'abc'"));
+
+        // Correctly signed, but not a usable event: 400, nothing recorded.
+        for (String body : List.of("{\"EventName\": \"referral-created\", ", "[1,2,3]",
+                "{\"EventName\":\"referral-created\",\"ResourceUri\":\"https://x.example/not-a-referral\"}")) {
+            HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(url)).header("Authorization", "Signature "
+                    + sign(body)).header("x-ms-certificate-url", pc.certificateUrl()).header("x-ms-signature-algorithm",
+                    "rsa-sha256").POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
+            assertEquals(400, r.statusCode(), body + " -> " + r.body());
+        }
+        assertEquals(0, count("select count(*) from webhook_inbox where resource_id = 'abc' or body like '[1,2,3]%'"));
+    }
+
+    static String sign(String body) throws Exception {
+        java.security.Signature s = java.security.Signature.getInstance("SHA256withRSA");
+        s.initSign(harness.sandbox.pki().signingKey());
+        s.update(body.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        return java.util.Base64.getEncoder().encodeToString(s.sign());
     }
 }

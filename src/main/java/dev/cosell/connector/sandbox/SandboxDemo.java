@@ -69,6 +69,7 @@ public final class SandboxDemo {
                         .forEach(id -> line("  route %s", id));
 
                 boolean ok = webhookRegistration(sandbox, runtime);
+                ok &= partnerCenterToDynamics(sandbox);
 
                 banner("Calls the emulators counted");
                 printCalls("Entra ID", sandbox.entra());
@@ -85,20 +86,13 @@ public final class SandboxDemo {
     }
 
     private static void seed(Sandbox sandbox) {
-        banner("Seeded");
-        JsonNode referrals = resource("sandbox/sample-referrals.json");
-        for (JsonNode r : referrals) {
-            // Created as Microsoft before the connector registered its webhook: no event reaches it.
-            ObjectNode created = sandbox.partnerCenter().createAsMicrosoft(sandbox.tenant(), (ObjectNode) r);
-            line("referral    %s  %-52s %s/%s", created.path("id").asText(), created.path("name").asText(),
-                    created.path("status").asText(), created.path("substatus").asText());
-        }
+        banner("Seeded Dataverse");
         JsonNode dv = resource("sandbox/sample-dataverse.json");
         for (String set : List.of("accounts", "opportunities")) {
             List<ObjectNode> rows = new ArrayList<>();
             dv.path(set).forEach(n -> rows.add((ObjectNode) n));
             sandbox.dataverse().api().seed(set, rows);
-            rows.forEach(n -> line("%-11s %s  %s", set.substring(0, set.length() - 1), n.path(set.equals("accounts")
+            rows.forEach(n -> line("%-11s %s  %s", set.equals("accounts") ? "account" : "opportunity", n.path(set.equals("accounts")
                     ? "accountid" : "opportunityid").asText(), n.path("name").asText()));
         }
     }
@@ -122,6 +116,93 @@ public final class SandboxDemo {
         line("registered  %s for %s (subscriber %s)", r.webhookUrl(), r.webhookEvents(), r.subscriberId());
         line("run again   -> %s (idempotent)", second);
         return "unchanged".equals(second);
+    }
+
+    /** Microsoft creates co-sell referrals: each must become one opportunity, through the signed webhook. */
+    private static boolean partnerCenterToDynamics(Sandbox sandbox) {
+        banner("Flow: Partner Center to Dynamics 365 (Microsoft creates co-sell referrals)");
+        var pc = sandbox.partnerCenter();
+        var dv = sandbox.dataverse().api();
+        List<String> ids = new ArrayList<>();
+        boolean ok = true;
+        for (JsonNode r : resource("sandbox/sample-referrals.json")) {
+            long t = System.nanoTime();
+            ObjectNode created = pc.createAsMicrosoft(sandbox.tenant(), (ObjectNode) r);
+            String id = created.path("id").asText();
+            ids.add(id);
+            ObjectNode opp = awaitOpportunity(dv, id, o -> true);
+            if (opp == null) {
+                line("FAILED: no opportunity for referral %s", id);
+                ok = false;
+                continue;
+            }
+            ObjectNode account = dv.row("accounts", opp.path("_parentaccountid_value").asText());
+            line("referral %s -> opportunity %s in %4d ms", id.substring(0, 8), opp.path("opportunityid").asText()
+                    .substring(0, 8), ms(t));
+            line("    %-48s %,12.0f %s  account: %s", opp.path("name").asText(), opp.path("estimatedvalue").asDouble(),
+                    r.path("details").path("currency").asText(), account == null ? "?" : account.path("name").asText());
+        }
+        if (ids.isEmpty()) {
+            return false;
+        }
+        String first = ids.get(0);
+
+        banner("Flow: Partner Center Microsoft Co-sell Referral Updates to Dynamics 365");
+        long patches = sandbox.dataverse().calls().countMethod("PATCH");
+        long t = System.nanoTime();
+        ObjectNode change = JSON.createObjectNode();
+        change.putObject("details").put("dealValue", 150000);
+        pc.updateAsMicrosoft(sandbox.tenant(), first, change);
+        ObjectNode updated = awaitOpportunity(dv, first, o -> o.path("estimatedvalue").asInt() == 150000);
+        line("Microsoft raised the deal value      -> opportunity updated in %d ms (%d PATCH)", ms(t),
+                sandbox.dataverse().calls().countMethod("PATCH") - patches);
+        ok &= updated != null;
+
+        patches = sandbox.dataverse().calls().countMethod("PATCH");
+        long gets = pc.calls().count("GET /v1.0/engagements/referrals/:id");
+        pc.updateAsMicrosoft(sandbox.tenant(), first, JSON.createObjectNode().put("qualification", "Direct"));
+        awaitCount(() -> pc.calls().count("GET /v1.0/engagements/referrals/:id"), gets + 1);
+        line("Microsoft changed an unmapped field  -> referral read, %d PATCH (nothing to write)",
+                sandbox.dataverse().calls().countMethod("PATCH") - patches);
+
+        var delivery = pc.webhooks().deliveries().stream().filter(d -> d.resourceUri.endsWith(first)).findFirst().orElseThrow();
+        gets = pc.calls().count("GET /v1.0/engagements/referrals/:id");
+        pc.webhooks().redeliver(delivery);
+        pc.webhooks().redeliver(delivery);
+        awaitCount(() -> delivery.attempts.size(), 3);
+        long opportunities = dv.rows("opportunities").stream().filter(o -> first.equals(o.path("cosell_referralid").asText()))
+                .count();
+        line("same webhook delivered twice more    -> %d opportunity, %d extra referral reads (duplicates dropped)",
+                opportunities, pc.calls().count("GET /v1.0/engagements/referrals/:id") - gets);
+        ObjectNode audit = awaitOpportunity(dv, first, o -> true);
+        line("audit trail on the opportunity:");
+        for (String l : audit.path("cosell_audit").asText().split("\n")) {
+            line("    %s", l);
+        }
+        return ok && opportunities == 1;
+    }
+
+    private static ObjectNode awaitOpportunity(dev.cosell.connector.sandbox.dataverse.DataverseApi dv, String referralId,
+            java.util.function.Predicate<ObjectNode> condition) {
+        long deadline = System.nanoTime() + 15_000_000_000L;
+        while (System.nanoTime() < deadline) {
+            for (ObjectNode o : dv.rows("opportunities")) {
+                if (referralId.equals(o.path("cosell_referralid").asText()) && condition.test(o)) {
+                    return o;
+                }
+            }
+            java.util.concurrent.locks.LockSupport.parkNanos(2_000_000L);
+        }
+        return null;
+    }
+
+    private static void awaitCount(java.util.function.LongSupplier value, long expected) {
+        long deadline = System.nanoTime() + 15_000_000_000L;
+        while (value.getAsLong() < expected && System.nanoTime() < deadline) {
+            java.util.concurrent.locks.LockSupport.parkNanos(2_000_000L);
+        }
+        // let the event finish after the read we waited for
+        java.util.concurrent.locks.LockSupport.parkNanos(200_000_000L);
     }
 
     // ------------------------------------------------------------------------------------------ helpers

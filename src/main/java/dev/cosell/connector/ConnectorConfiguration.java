@@ -11,11 +11,14 @@ import dev.cosell.connector.auth.TrustStores;
 import dev.cosell.connector.partnercenter.WebhookRegistrationPlan;
 import dev.cosell.connector.sync.AuditTrail;
 import dev.cosell.connector.sync.CustomerMatch;
+import dev.cosell.connector.sync.DataverseWebhook;
 import dev.cosell.connector.sync.DeadLetters;
 import dev.cosell.connector.sync.FieldMappings;
 import dev.cosell.connector.sync.ODataResults;
 import dev.cosell.connector.sync.PartnerCenterEvents;
+import dev.cosell.connector.sync.ReferralMerge;
 import dev.cosell.connector.sync.RetryAfter;
+import dev.cosell.connector.sync.SyncCursor;
 import dev.cosell.connector.sync.SyncLedger;
 import org.apache.camel.processor.idempotent.jdbc.JdbcMessageIdRepository;
 import dev.cosell.connector.webhook.WebhookSignatureVerifier;
@@ -84,9 +87,20 @@ public class ConnectorConfiguration implements CamelConfiguration {
 
         // Sync beans used by the flows in routes/.
         var dataSource = store.dataSource();
-        registry.bind("fieldMappings", new FieldMappings(Path.of(settings.get("sync.mappings-dir", "routes/mappings")),
-                settings.require("partnercenter.referral-link"), settings.getBoolean("sync.checkmark", true)));
-        registry.bind("syncLedger", new SyncLedger(dataSource));
+        Path mappingsDir = Path.of(settings.get("sync.mappings-dir", "routes/mappings"));
+        FieldMappings mappings = new FieldMappings(mappingsDir, settings.require("partnercenter.referral-link"),
+                settings.getBoolean("sync.checkmark", true));
+        mappings.setCurrency(settings.get("sync.default-currency", "USD"));
+        registry.bind("fieldMappings", mappings);
+        ReferralMerge merge = new ReferralMerge(mappingsDir.resolve("field-owners.json"));
+        registry.bind("referralMerge", merge);
+        registry.bind("syncLedger", new SyncLedger(dataSource, merge));
+        registry.bind("syncCursor", new SyncCursor(dataSource));
+        registry.bind("dataverseWebhook", new DataverseWebhook(settings.get("dataverse.webhook.key")));
+        JdbcMessageIdRepository changes = new JdbcMessageIdRepository(dataSource, "dynamics-365-to-partner-center");
+        changes.setCreateTableIfNotExists(false);
+        registry.bind("opportunityChangeRepository", changes);
+        context.addService(changes, true, true);
         registry.bind("auditTrail", new AuditTrail(settings.getInt("sync.audit-max-length", 4000)));
         registry.bind("customerMatch", new CustomerMatch(List.of(settings.get("sync.account-match", "duns,name-country")
                 .split(","))));

@@ -14,7 +14,7 @@ public final class AuditTrail {
 
     /** Adds {@code cosell_audit} (or the given column) to the fields to write: the new line in front of the existing trail. */
     public java.util.Map<String, Object> addTo(java.util.Map<String, Object> fields, String column, String existing, String line) {
-        java.util.Map<String, Object> out = new java.util.LinkedHashMap<>(fields);
+        java.util.Map<String, Object> out = fields == null ? new java.util.LinkedHashMap<>() : new java.util.LinkedHashMap<>(fields);
         out.put(column, prepend(existing, line));
         return out;
     }

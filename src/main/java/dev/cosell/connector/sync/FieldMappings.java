@@ -37,6 +37,12 @@ public final class FieldMappings {
 
     private final String referralLink;
     private final boolean checkmark;
+    private String currency = "USD";
+
+    /** Currency of referrals created from opportunities (sync.default-currency). */
+    public void setCurrency(String currency) {
+        this.currency = currency;
+    }
 
     /**
      * @param referralLink link template to a referral in Partner Center ({id} replaced)
@@ -79,14 +85,17 @@ public final class FieldMappings {
 
     /**
      * Maps the record a route works on: the input is the exchange properties {@code referral},
-     * {@code accountId}, {@code contactId} plus {@code referralLink} and {@code checkmark}.
+     * {@code opportunity}, {@code account}, {@code contact}, {@code accountId}, {@code contactId},
+     * {@code solutions}, plus {@code referralLink}, {@code checkmark} and {@code currency}.
      */
     public Map<String, Object> map(String mapping, org.apache.camel.Exchange exchange) {
         Map<String, Object> input = new LinkedHashMap<>();
         Object referral = exchange.getProperty("referral");
         input.put("referral", referral);
-        input.put("accountId", exchange.getProperty("accountId"));
-        input.put("contactId", exchange.getProperty("contactId"));
+        for (String name : List.of("accountId", "contactId", "opportunity", "account", "contact", "solutions")) {
+            input.put(name, exchange.getProperty(name));
+        }
+        input.put("currency", currency);
         if (referral instanceof Map<?, ?> r && r.get("id") != null) {
             input.put("referralLink", referralLink.replace("{id}", r.get("id").toString()));
         }
@@ -135,7 +144,8 @@ public final class FieldMappings {
         j.registerFunction("enum", Jsonata.function("enum", (Jsonata.Fn3<String, Object, String, Object>) this::lookup,
                 "<sxs:x>"));
         j.registerFunction("required", Jsonata.function("required", (Jsonata.Fn2<Object, String, Object>) (value, field) -> {
-            if (value == null || (value instanceof String s && s.isBlank())) {
+            if (value == null || value == Jsonata.NULL_VALUE || (value instanceof String s && s.isBlank())
+                    || (value instanceof java.util.Collection<?> c && c.isEmpty())) {
                 throw new MappingException("missing required field " + field);
             }
             return value;
@@ -144,7 +154,7 @@ public final class FieldMappings {
     }
 
     private Object lookup(String table, Object value, String field) {
-        if (value == null) {
+        if (value == null || value == Jsonata.NULL_VALUE) {
             return null;
         }
         Map<String, Object> t = enums.get(table);

@@ -6,6 +6,19 @@ import java.util.Map;
 /** Small reads of Dataverse answers that simple expressions cannot express clearly. */
 public final class ODataResults {
 
+    /** True when the record already holds every value of the projection (numbers compared by value). */
+    public boolean holds(Map<String, Object> record, Map<String, Object> projection) {
+        if (record == null) {
+            return false;
+        }
+        for (var e : projection.entrySet()) {
+            if (!ReferralMerge.same(e.getValue(), record.get(e.getKey()))) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     /** The column of the first row of a collection answer ({@code value[0].column}), or null when empty. */
     public Object first(Map<String, Object> collection, String column) {
         if (collection != null && collection.get("value") instanceof List<?> rows && !rows.isEmpty()

@@ -30,9 +30,11 @@ public final class SyncLedger {
     private static final String UNIQUE_VIOLATION = "23505";
 
     private final DataSource dataSource;
+    private final ReferralMerge referralMerge;
 
-    public SyncLedger(DataSource dataSource) {
+    public SyncLedger(DataSource dataSource, ReferralMerge referralMerge) {
         this.dataSource = dataSource;
+        this.referralMerge = referralMerge;
     }
 
     /** The link of a referral, as a map of column → value, or null when the referral is not linked. */
@@ -62,34 +64,60 @@ public final class SyncLedger {
         }
     }
 
+    /** After the Partner Center → Dynamics 365 direction wrote the opportunity. */
+    public void recordPartnerCenterWrite(Exchange exchange) {
+        record(exchange, "partnercenter-to-dynamics", "partnercenter");
+    }
+
+    /** After the Dynamics 365 → Partner Center direction wrote the referral (and maybe the opportunity's link fields). */
+    public void recordDynamicsWrite(Exchange exchange) {
+        record(exchange, "dynamics-to-partnercenter", "dynamics");
+    }
+
     /**
-     * Records that the opportunity now holds the referral's mapped fields (after a create or an
-     * update written by the Partner Center → Dynamics 365 direction).
+     * Writes what each side now holds, from the exchange properties the flows keep: {@code referral}
+     * (as Partner Center returned it), {@code referralId}, {@code opportunityId}, {@code opportunityEtag}
+     * (Dataverse version after our write), {@code projectionHash} (hash of the referral → opportunity
+     * projection) and {@code crmProjectionHash} (hash of the opportunity → referral projection).
+     * Absent values leave the stored ones as they are.
      */
     @SuppressWarnings("unchecked")
-    public void recordPartnerCenterWrite(Exchange exchange) {
+    private void record(Exchange exchange, String direction, String origin) {
         Map<String, Object> referral = exchange.getProperty("referral", Map.class);
         String referralId = exchange.getProperty("referralId", String.class);
+        if (referralId == null && referral != null) {
+            referralId = String.valueOf(referral.get("id"));
+        }
         String opportunityId = exchange.getProperty("opportunityId", String.class);
         Long version = versionOf(exchange.getProperty("opportunityEtag", String.class));
-        String hash = exchange.getProperty("projectionHash", String.class);
-        String state = "Closed".equalsIgnoreCase(String.valueOf(referral.get("status"))) ? "closed" : "linked";
+        String state = referral != null && "Closed".equalsIgnoreCase(String.valueOf(referral.get("status"))) ? "closed" : "linked";
         Timestamp now = Timestamp.from(Instant.now());
-        Timestamp referralUpdated = timestamp(referral.get("updatedDateTime"));
+        String projection;
+        try {
+            projection = referral == null || referralMerge == null ? null
+                    : CANONICAL.writeValueAsString(referralMerge.sharedFields(referral));
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+        Object[] values = { opportunityId, referral == null ? null : referral.get("engagementId"), state,
+                referral == null ? null : referral.get("eTag"), referral == null ? null : timestamp(referral.get("updatedDateTime")),
+                version, exchange.getProperty("projectionHash", String.class),
+                exchange.getProperty("crmProjectionHash", String.class), projection, direction, now, referralId };
+        String update = "update sync_link set opportunity_id = coalesce(?, opportunity_id), engagement_id = coalesce(?, engagement_id),"
+                + " state = ?, referral_etag = coalesce(?, referral_etag), referral_updated_at = coalesce(?, referral_updated_at),"
+                + " opportunity_version = coalesce(?, opportunity_version), opportunity_hash = coalesce(?, opportunity_hash),"
+                + " referral_hash = coalesce(?, referral_hash), referral_projection = coalesce(?, referral_projection),"
+                + " last_direction = ?, updated_at = ? where referral_id = ?";
+        String insert = "insert into sync_link (opportunity_id, engagement_id, state, referral_etag, referral_updated_at,"
+                + " opportunity_version, opportunity_hash, referral_hash, referral_projection, last_direction, updated_at,"
+                + " referral_id, origin, created_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
         try (Connection c = dataSource.getConnection()) {
-            String update = "update sync_link set opportunity_id = ?, engagement_id = ?, state = ?, referral_etag = ?,"
-                    + " referral_updated_at = ?, opportunity_version = ?, opportunity_hash = ?, last_direction = ?,"
-                    + " updated_at = ? where referral_id = ?";
-            Object[] values = { opportunityId, referral.get("engagementId"), state, referral.get("eTag"), referralUpdated,
-                    version, hash, "partnercenter-to-dynamics", now, referralId };
             if (execute(c, update, values) > 0) {
                 return;
             }
-            String insert = "insert into sync_link (opportunity_id, engagement_id, state, referral_etag, referral_updated_at,"
-                    + " opportunity_version, opportunity_hash, last_direction, updated_at, referral_id, origin, created_at)"
-                    + " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'partnercenter', ?)";
-            Object[] withOrigin = java.util.Arrays.copyOf(values, values.length + 1);
-            withOrigin[values.length] = now;
+            Object[] withOrigin = java.util.Arrays.copyOf(values, values.length + 2);
+            withOrigin[values.length] = origin;
+            withOrigin[values.length + 1] = now;
             try {
                 execute(c, insert, withOrigin);
             } catch (SQLException e) {

@@ -1,0 +1,259 @@
+package dev.cosell.connector;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.cosell.connector.sandbox.CallLog;
+import dev.cosell.connector.sandbox.dataverse.DataverseApi;
+import dev.cosell.connector.sandbox.partnercenter.PartnerCenterEmulator;
+import dev.cosell.connector.sync.SyncLedger;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Dynamics 365 → Partner Center: sellers change opportunities in the Dataverse emulator, the
+ * connector's poll (change tracking) picks them up and the referrals change in the Partner Center
+ * emulator. Calls are counted by the emulators; "no echo" means no write came back.
+ */
+class DynamicsToPartnerCenterTest {
+
+    static final ObjectMapper JSON = new ObjectMapper();
+    static ConnectorHarness harness;
+    static ConnectorRuntime runtime;
+    static PartnerCenterEmulator pc;
+    static DataverseApi dv;
+
+    @BeforeAll
+    static void start() throws Exception {
+        harness = new ConnectorHarness().with("sync.poll-interval-ms", "200").with("sync.retry.initial-delay-ms", "50");
+        runtime = harness.start();
+        pc = harness.sandbox.partnerCenter();
+        dv = harness.sandbox.dataverse().api();
+        pc.webhooks().setFirstRetryDelayMs(50);
+        await().atMost(Duration.ofSeconds(20)).until(() -> pc.webhooks().registration(harness.tenant()) != null);
+    }
+
+    @AfterAll
+    static void stop() {
+        harness.close();
+    }
+
+    static SyncLedger ledger() {
+        return runtime.context().getRegistry().lookupByNameAndType("syncLedger", SyncLedger.class);
+    }
+
+    /** A seller's opportunity with its account; returns the opportunity id. */
+    static String sellerOpportunity(String name, boolean flagged, String products) {
+        String accountId = UUID.randomUUID().toString();
+        dv.seed("accounts", List.of((ObjectNode) JSON.createObjectNode().put("accountid", accountId).put("name", name + " Ltd")
+                .put("address1_city", "Oslo").put("address1_country", "NO")));
+        String id = UUID.randomUUID().toString();
+        ObjectNode opp = JSON.createObjectNode().put("opportunityid", id).put("name", name).put("estimatedvalue", 40000)
+                .put("estimatedclosedate", "2027-04-30").put("description", "Partner-led " + name)
+                .put("cosell_syncwithpartnercenter", flagged).put("cosell_howcanmicrosofthelp", 100000001)
+                .put("parentaccountid@odata.bind", "/accounts(" + accountId + ")");
+        if (products != null) {
+            opp.put("cosell_products", products);
+        }
+        dv.seed("opportunities", List.of(opp));
+        return id;
+    }
+
+    /** A seller edits an opportunity (the row's version moves on, as with any Dataverse update). */
+    static void edit(String opportunityId, ObjectNode changes) {
+        changes.put("opportunityid", opportunityId);
+        dv.seed("opportunities", List.of(changes));
+    }
+
+    static List<ObjectNode> referralsFor(String opportunityId) {
+        return pc.referrals().all(harness.tenant()).stream()
+                .filter(r -> opportunityId.equals(r.path("externalReferenceId").asText())).toList();
+    }
+
+    static ObjectNode referralOf(String opportunityId) {
+        await().atMost(Duration.ofSeconds(10)).until(() -> referralsFor(opportunityId).size() == 1
+                && ledger().findByOpportunity(opportunityId) != null
+                && ledger().findByOpportunity(opportunityId).get("opportunity_version") != null);
+        return referralsFor(opportunityId).get(0);
+    }
+
+    static long pcCalls(String method) {
+        return pc.calls().entries().stream().filter(e -> e.method().equals(method) && e.uri().contains("/engagements/referrals"))
+                .count();
+    }
+
+    static long dvOpportunityWrites() {
+        return harness.sandbox.dataverse().calls().entries().stream().filter(e -> (e.method().equals("PATCH")
+                || e.method().equals("POST")) && e.uri().contains("opportunities")).count();
+    }
+
+    @Test
+    void flaggedOpportunityBecomesExactlyOneReferralWrittenBackToTheCrm() {
+        String id = sellerOpportunity("Tailspin Toys analytics", true, "Azure-Synapse, PowerBI");
+        ObjectNode referral = referralOf(id);
+        assertEquals("Tailspin Toys analytics", referral.path("name").asText());
+        assertEquals("Shared", referral.path("type").asText());
+        assertEquals("Tailspin Toys analytics Ltd", referral.path("customerProfile").path("name").asText());
+        assertEquals(40000, referral.path("details").path("dealValue").asInt());
+        assertEquals("2027-04-30T00:00:00Z", referral.path("details").path("closingDateTime").asText());
+        assertEquals(List.of("Azure-Synapse", "PowerBI"), referral.path("details").path("requirements").path("solutions")
+                .findValuesAsText("id"));
+        assertTrue(referral.path("inviteContext").path("notes").asText().contains("Architecture or technical design"));
+
+        await().atMost(Duration.ofSeconds(10)).until(() -> dv.row("opportunities", id).hasNonNull("cosell_referralid"));
+        ObjectNode opp = dv.row("opportunities", id);
+        assertEquals(referral.path("id").asText(), opp.path("cosell_referralid").asText());
+        assertTrue(opp.path("cosell_referrallink").asText().endsWith(referral.path("id").asText()));
+        assertEquals("✔ Tailspin Toys analytics", opp.path("name").asText());
+        assertTrue(opp.path("cosell_audit").asText().contains("referral " + referral.path("id").asText() + " created"));
+
+        // Unset, set again: still one referral.
+        edit(id, JSON.createObjectNode().put("cosell_syncwithpartnercenter", false));
+        edit(id, JSON.createObjectNode().put("cosell_syncwithpartnercenter", true));
+        long posts = pcCalls("POST");
+        await().pollDelay(Duration.ofMillis(800)).atMost(Duration.ofSeconds(5)).until(() -> true);
+        assertEquals(1, referralsFor(id).size());
+        assertEquals(posts, pcCalls("POST"));
+    }
+
+    @Test
+    void missingRequiredFieldsAreNamedOnTheOpportunityAndNothingIsSent() {
+        String id = sellerOpportunity("Litware without products", true, null);
+        await().atMost(Duration.ofSeconds(10)).until(() -> dv.row("opportunities", id).path("cosell_audit").asText()
+                .contains("Products (cosell_products)"));
+        assertTrue(referralsFor(id).isEmpty());
+        assertTrue(dv.row("opportunities", id).path("cosell_audit").asText().contains("Fill it in"));
+        // The seller fills it in: the referral is created.
+        edit(id, JSON.createObjectNode().put("cosell_products", "Dynamics365Sales"));
+        assertNotNull(referralOf(id));
+    }
+
+    @Test
+    void dealValueAndDateChangesUpdateTheReferralWithItsETag() {
+        String id = sellerOpportunity("Wingtip upgrade", true, "Microsoft365");
+        ObjectNode before = referralOf(id);
+        long puts = pcCalls("PUT");
+        edit(id, JSON.createObjectNode().put("estimatedvalue", 64000).put("estimatedclosedate", "2027-06-30"));
+        await().atMost(Duration.ofSeconds(10)).until(() -> referralsFor(id).get(0).path("details").path("dealValue").asInt() == 64000);
+        ObjectNode after = referralsFor(id).get(0);
+        assertEquals("2027-06-30T00:00:00Z", after.path("details").path("closingDateTime").asText());
+        assertEquals(puts + 1, pcCalls("PUT"));
+        CallLog.Entry put = pc.calls().entries().stream().filter(e -> e.method().equals("PUT") && e.uri().contains(
+                before.path("id").asText())).reduce((a, b) -> b).orElseThrow();
+        assertEquals(200, put.status(), "the PUT carried the current eTag");
+        await().atMost(Duration.ofSeconds(5)).until(() ->
+                after.path("eTag").asText().equals(ledger().findByOpportunity(id).get("referral_etag")));
+    }
+
+    @Test
+    void wonAndLostCloseTheReferral() {
+        String won = sellerOpportunity("Won deal", true, "Azure");
+        String lost = sellerOpportunity("Lost deal", true, "Azure");
+        referralOf(won);
+        referralOf(lost);
+        edit(won, JSON.createObjectNode().put("statecode", 1).put("statuscode", 3));
+        edit(lost, JSON.createObjectNode().put("statecode", 2).put("statuscode", 4));
+        await().atMost(Duration.ofSeconds(10)).until(() -> "Won".equals(referralsFor(won).get(0).path("substatus").asText())
+                && "Lost".equals(referralsFor(lost).get(0).path("substatus").asText()));
+        assertEquals("Closed", referralsFor(won).get(0).path("status").asText());
+        assertEquals("Lost in the CRM", referralsFor(lost).get(0).path("statusReason").asText());
+    }
+
+    @Test
+    void acceptOrDeclineAMicrosoftReferralFromTheCrmAndAnInvalidTransitionIsAuditedNotRetried() {
+        ObjectNode a = PartnerCenterToDynamicsTest.referral("Accept Me", "10to50employees");
+        ObjectNode d = PartnerCenterToDynamicsTest.referral("Decline Me", "10to50employees");
+        String acceptId = pc.createAsMicrosoft(harness.tenant(), a).path("id").asText();
+        String declineId = pc.createAsMicrosoft(harness.tenant(), d).path("id").asText();
+        await().atMost(Duration.ofSeconds(10)).until(() -> ledger().find(acceptId) != null && ledger().find(declineId) != null);
+        String acceptOpp = (String) ledger().find(acceptId).get("opportunity_id");
+        String declineOpp = (String) ledger().find(declineId).get("opportunity_id");
+
+        edit(acceptOpp, JSON.createObjectNode().put("cosell_referralaction", 100000001));
+        edit(declineOpp, JSON.createObjectNode().put("cosell_referralaction", 100000002));
+        await().atMost(Duration.ofSeconds(10)).until(() ->
+                "Accepted".equals(pc.referrals().get(harness.tenant(), acceptId).path("substatus").asText())
+                && "Declined".equals(pc.referrals().get(harness.tenant(), declineId).path("substatus").asText()));
+        assertEquals("Active", pc.referrals().get(harness.tenant(), acceptId).path("status").asText());
+        assertEquals("Closed", pc.referrals().get(harness.tenant(), declineId).path("status").asText());
+
+        // Declined is final: accepting it now is an invalid transition, refused once and audited.
+        long puts = pcCalls("PUT");
+        edit(declineOpp, JSON.createObjectNode().put("cosell_referralaction", 100000001));
+        await().atMost(Duration.ofSeconds(10)).until(() -> dv.row("opportunities", declineOpp).path("cosell_audit").asText()
+                .contains("refused by Partner Center"));
+        assertTrue(dv.row("opportunities", declineOpp).path("cosell_audit").asText().contains("cannot move to status Active"));
+        await().pollDelay(Duration.ofMillis(800)).atMost(Duration.ofSeconds(5)).until(() -> true);
+        assertEquals(puts + 1, pcCalls("PUT"), "refused once, not retried");
+    }
+
+    @Test
+    void roundTripMakesNoEchoWrites() {
+        // Partner Center creates -> CRM; the seller edits -> Partner Center.
+        String referralId = pc.createAsMicrosoft(harness.tenant(), PartnerCenterToDynamicsTest.referral("Round Trip",
+                "10to50employees")).path("id").asText();
+        await().atMost(Duration.ofSeconds(10)).until(() -> ledger().find(referralId) != null);
+        String opp = (String) ledger().find(referralId).get("opportunity_id");
+        // Let the poll see the connector's own write first.
+        await().pollDelay(Duration.ofMillis(600)).atMost(Duration.ofSeconds(5)).until(() -> true);
+        long puts = pcCalls("PUT");
+        long dvWrites = dvOpportunityWrites();
+        assertEquals(0, puts - pcCalls("PUT"));
+
+        edit(opp, JSON.createObjectNode().put("estimatedvalue", 88000));
+        long writesAfterEdit = dvOpportunityWrites();
+        await().atMost(Duration.ofSeconds(10)).until(() ->
+                pc.referrals().get(harness.tenant(), referralId).path("details").path("dealValue").asInt() == 88000);
+        // The PUT fires referral-updated back at the connector; give it time to (not) write.
+        await().pollDelay(Duration.ofMillis(800)).atMost(Duration.ofSeconds(5)).until(() -> true);
+        assertEquals(puts + 1, pcCalls("PUT"), "one PUT for one seller edit");
+        assertEquals(writesAfterEdit, dvOpportunityWrites(), "no echo write to the opportunity");
+        assertEquals(dvWrites, writesAfterEdit - 0, "the seller's own edit is not a connector write");
+    }
+
+    @Test
+    void concurrentEditsResolveByFieldOwnerAndBothValuesAreAudited() {
+        String id = sellerOpportunity("Concurrent Co", true, "Azure");
+        String referralId = referralOf(id).path("id").asText();
+        // Within one poll interval: Microsoft changes notes and deal value in Partner Center (its
+        // webhook is lost), the seller changes the same two fields in the CRM.
+        pc.webhooks().setEnabled(false);
+        ObjectNode msChange = JSON.createObjectNode();
+        msChange.putObject("details").put("notes", "Microsoft: customer wants a workshop").put("dealValue", 41000);
+        pc.updateAsMicrosoft(harness.tenant(), referralId, msChange);
+        pc.webhooks().setEnabled(true);
+        edit(id, JSON.createObjectNode().put("description", "Seller: two-phase rollout").put("estimatedvalue", 52000));
+
+        await().atMost(Duration.ofSeconds(10)).until(() ->
+                pc.referrals().get(harness.tenant(), referralId).path("details").path("dealValue").asInt() == 52000);
+        ObjectNode r = pc.referrals().get(harness.tenant(), referralId);
+        assertEquals("Microsoft: customer wants a workshop", r.path("details").path("notes").asText(), "microsoft owns notes");
+        await().atMost(Duration.ofSeconds(10)).until(() -> dv.row("opportunities", id).path("cosell_audit").asText()
+                .contains("Concurrent edit"));
+        String audit = dv.row("opportunities", id).path("cosell_audit").asText();
+        assertTrue(audit.contains("'Seller: two-phase rollout'") && audit.contains("'Microsoft: customer wants a workshop'"), audit);
+        assertTrue(audit.contains("'52000'") && audit.contains("'41000'"), audit);
+    }
+
+    @Test
+    void ledgerRowsKeepBothSidesVersions() {
+        String id = sellerOpportunity("Ledger Check", true, "Azure");
+        referralOf(id);
+        Map<String, Object> link = ledger().findByOpportunity(id);
+        assertEquals("dynamics", link.get("origin"));
+        assertNotNull(link.get("referral_etag"));
+        assertNotNull(link.get("referral_hash"));
+        assertNotNull(link.get("opportunity_hash"));
+        assertEquals(dv.row("opportunities", id).path("versionnumber").asLong(), ((Number) link.get("opportunity_version")).longValue());
+    }
+}

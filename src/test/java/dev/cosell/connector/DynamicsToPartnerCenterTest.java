@@ -8,7 +8,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
-import java.util.UUID;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -39,6 +38,7 @@ class DynamicsToPartnerCenterTest {
         runtime = harness.start();
         pc = harness.sandbox.partnerCenter();
         dv = harness.sandbox.dataverse().api();
+        seller = new Seller(harness);
         pc.webhooks().setFirstRetryDelayMs(50);
         await().atMost(Duration.ofSeconds(20)).until(() -> pc.webhooks().registration(harness.tenant()) != null);
     }
@@ -48,43 +48,26 @@ class DynamicsToPartnerCenterTest {
         harness.close();
     }
 
+    static Seller seller;
+
     static SyncLedger ledger() {
-        return runtime.context().getRegistry().lookupByNameAndType("syncLedger", SyncLedger.class);
+        return seller.ledger();
     }
 
-    /** A seller's opportunity with its account; returns the opportunity id. */
     static String sellerOpportunity(String name, boolean flagged, String products) {
-        String accountId = UUID.randomUUID().toString();
-        dv.seed("accounts", List.of((ObjectNode) JSON.createObjectNode().put("accountid", accountId).put("name", name + " Ltd")
-                .put("address1_city", "Oslo").put("address1_country", "NO")));
-        String id = UUID.randomUUID().toString();
-        ObjectNode opp = JSON.createObjectNode().put("opportunityid", id).put("name", name).put("estimatedvalue", 40000)
-                .put("estimatedclosedate", "2027-04-30").put("description", "Partner-led " + name)
-                .put("cosell_syncwithpartnercenter", flagged).put("cosell_howcanmicrosofthelp", 100000001)
-                .put("parentaccountid@odata.bind", "/accounts(" + accountId + ")");
-        if (products != null) {
-            opp.put("cosell_products", products);
-        }
-        dv.seed("opportunities", List.of(opp));
-        return id;
+        return seller.opportunity(name, flagged, products);
     }
 
-    /** A seller edits an opportunity (the row's version moves on, as with any Dataverse update). */
     static void edit(String opportunityId, ObjectNode changes) {
-        changes.put("opportunityid", opportunityId);
-        dv.seed("opportunities", List.of(changes));
+        seller.edit(opportunityId, changes);
     }
 
     static List<ObjectNode> referralsFor(String opportunityId) {
-        return pc.referrals().all(harness.tenant()).stream()
-                .filter(r -> opportunityId.equals(r.path("externalReferenceId").asText())).toList();
+        return seller.referralsFor(opportunityId);
     }
 
     static ObjectNode referralOf(String opportunityId) {
-        await().atMost(Duration.ofSeconds(10)).until(() -> referralsFor(opportunityId).size() == 1
-                && ledger().findByOpportunity(opportunityId) != null
-                && ledger().findByOpportunity(opportunityId).get("opportunity_version") != null);
-        return referralsFor(opportunityId).get(0);
+        return seller.referralOf(opportunityId);
     }
 
     static long pcCalls(String method) {

@@ -70,6 +70,7 @@ public final class SandboxDemo {
 
                 boolean ok = webhookRegistration(sandbox, runtime);
                 ok &= partnerCenterToDynamics(sandbox);
+                ok &= dynamicsToPartnerCenter(sandbox, runtime);
 
                 banner("Calls the emulators counted");
                 printCalls("Entra ID", sandbox.entra());
@@ -148,22 +149,27 @@ public final class SandboxDemo {
         String first = ids.get(0);
 
         banner("Flow: Partner Center Microsoft Co-sell Referral Updates to Dynamics 365");
-        long patches = sandbox.dataverse().calls().countMethod("PATCH");
+        String firstOpportunity = awaitOpportunity(dv, first, o -> true).path("opportunityid").asText();
+        java.util.function.LongSupplier patchesOfFirst = () -> sandbox.dataverse().calls().entries().stream()
+                .filter(e -> e.method().equals("PATCH") && e.uri().contains(firstOpportunity)).count();
+        long patches = patchesOfFirst.getAsLong();
         long t = System.nanoTime();
         ObjectNode change = JSON.createObjectNode();
         change.putObject("details").put("dealValue", 150000);
         pc.updateAsMicrosoft(sandbox.tenant(), first, change);
         ObjectNode updated = awaitOpportunity(dv, first, o -> o.path("estimatedvalue").asInt() == 150000);
-        line("Microsoft raised the deal value      -> opportunity updated in %d ms (%d PATCH)", ms(t),
-                sandbox.dataverse().calls().countMethod("PATCH") - patches);
+        long updatedMs = ms(t);
+        awaitCount(patchesOfFirst, patches + 1);
+        line("Microsoft raised the deal value      -> opportunity updated in %d ms (%d PATCH)", updatedMs,
+                patchesOfFirst.getAsLong() - patches);
         ok &= updated != null;
 
-        patches = sandbox.dataverse().calls().countMethod("PATCH");
+        patches = patchesOfFirst.getAsLong();
         long gets = pc.calls().count("GET /v1.0/engagements/referrals/:id");
         pc.updateAsMicrosoft(sandbox.tenant(), first, JSON.createObjectNode().put("qualification", "Direct"));
         awaitCount(() -> pc.calls().count("GET /v1.0/engagements/referrals/:id"), gets + 1);
         line("Microsoft changed an unmapped field  -> referral read, %d PATCH (nothing to write)",
-                sandbox.dataverse().calls().countMethod("PATCH") - patches);
+                patchesOfFirst.getAsLong() - patches);
 
         var delivery = pc.webhooks().deliveries().stream().filter(d -> d.resourceUri.endsWith(first)).findFirst().orElseThrow();
         gets = pc.calls().count("GET /v1.0/engagements/referrals/:id");
@@ -180,6 +186,80 @@ public final class SandboxDemo {
             line("    %s", l);
         }
         return ok && opportunities == 1;
+    }
+
+    /** A seller works in the CRM: each change must reach the referral, with no echo back. */
+    private static boolean dynamicsToPartnerCenter(Sandbox sandbox, ConnectorRuntime runtime) {
+        String interval = runtime.context().getPropertiesComponent().resolveProperty("sync.poll-interval-ms").orElse("?");
+        banner("Flows: Dynamics 365 -> Partner Center (poll every " + interval + " ms, change tracking)");
+        var pc = sandbox.partnerCenter();
+        var dv = sandbox.dataverse().api();
+        boolean ok = true;
+
+        // The sample opportunity flagged before the connector started is picked up by the first poll.
+        String seeded = "0b000000-0000-4000-8000-000000000001";
+        ObjectNode first = awaitReferral(sandbox, seeded, r -> true);
+        line("seeded flagged opportunity          -> referral %s created (first poll)",
+                first == null ? "MISSING" : first.path("id").asText().substring(0, 8));
+        ok &= first != null;
+
+        long puts = pc.calls().countMethod("PUT");
+        long posts = pc.calls().count("POST /v1.0/engagements/referrals");
+        long t = System.nanoTime();
+        String id = java.util.UUID.randomUUID().toString();
+        dv.seed("opportunities", List.of((ObjectNode) JSON.createObjectNode().put("opportunityid", id)
+                .put("name", "Adventure Works - Fabric analytics").put("estimatedvalue", 65000)
+                .put("estimatedclosedate", "2027-08-31").put("description", "Data platform on Microsoft Fabric")
+                .put("cosell_syncwithpartnercenter", true).put("cosell_howcanmicrosofthelp", 100000006)
+                .put("cosell_products", "Microsoft-Fabric,PowerBI")
+                .put("parentaccountid@odata.bind", "/accounts(a1000000-0000-4000-8000-000000000001)")));
+        ObjectNode created = awaitReferral(sandbox, id, r -> true);
+        line("seller flags a new opportunity      -> referral created in %5d ms", ms(t));
+        ok &= created != null;
+
+        t = System.nanoTime();
+        dv.seed("opportunities", List.of((ObjectNode) JSON.createObjectNode().put("opportunityid", id)
+                .put("estimatedvalue", 72000).put("estimatedclosedate", "2027-09-30")));
+        ok &= awaitReferral(sandbox, id, r -> r.path("details").path("dealValue").asInt() == 72000) != null;
+        line("seller raises value, moves the date -> referral updated in %5d ms", ms(t));
+
+        t = System.nanoTime();
+        dv.seed("opportunities", List.of((ObjectNode) JSON.createObjectNode().put("opportunityid", id)
+                .put("statecode", 1).put("statuscode", 3)));
+        dv.seed("opportunities", List.of((ObjectNode) JSON.createObjectNode().put("opportunityid", seeded)
+                .put("statecode", 2).put("statuscode", 4)));
+        ok &= awaitReferral(sandbox, id, r -> "Won".equals(r.path("substatus").asText())) != null;
+        ok &= awaitReferral(sandbox, seeded, r -> "Lost".equals(r.path("substatus").asText())) != null;
+        line("seller wins one, loses another      -> both referrals closed in %5d ms", ms(t));
+        // Let the webhooks of our own writes come back: they must not write anything.
+        java.util.concurrent.locks.LockSupport.parkNanos(1_000_000_000L);
+        long dvWritesBefore = sandbox.dataverse().calls().countMethod("PATCH");
+        java.util.concurrent.locks.LockSupport.parkNanos(500_000_000L);
+        line("Partner Center calls for these 4 changes: %d POST, %d PUT; echo writes back to the CRM: %d",
+                pc.calls().count("POST /v1.0/engagements/referrals") - posts, pc.calls().countMethod("PUT") - puts,
+                sandbox.dataverse().calls().countMethod("PATCH") - dvWritesBefore);
+
+        banner("Referrals read back from the Partner Center emulator");
+        for (ObjectNode r : pc.referrals().all(sandbox.tenant())) {
+            line("%s  %-48s %-7s %-9s %,10.0f %s", r.path("id").asText().substring(0, 8), r.path("name").asText(),
+                    r.path("status").asText(), r.path("substatus").asText(), r.path("details").path("dealValue").asDouble(),
+                    r.path("externalReferenceId").asText("").isEmpty() ? "from Microsoft" : "from the CRM");
+        }
+        return ok;
+    }
+
+    private static ObjectNode awaitReferral(Sandbox sandbox, String opportunityId,
+            java.util.function.Predicate<ObjectNode> condition) {
+        long deadline = System.nanoTime() + 20_000_000_000L;
+        while (System.nanoTime() < deadline) {
+            for (ObjectNode r : sandbox.partnerCenter().referrals().all(sandbox.tenant())) {
+                if (opportunityId.equals(r.path("externalReferenceId").asText()) && condition.test(r)) {
+                    return r;
+                }
+            }
+            java.util.concurrent.locks.LockSupport.parkNanos(5_000_000L);
+        }
+        return null;
     }
 
     private static ObjectNode awaitOpportunity(dev.cosell.connector.sandbox.dataverse.DataverseApi dv, String referralId,

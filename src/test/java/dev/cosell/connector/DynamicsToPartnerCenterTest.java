@@ -181,27 +181,43 @@ class DynamicsToPartnerCenterTest {
     }
 
     @Test
-    void roundTripMakesNoEchoWrites() {
-        // Partner Center creates -> CRM; the seller edits -> Partner Center.
+    void roundTripMakesTheExpectedCallsAndNoEchoWrites() {
+        // Partner Center creates -> CRM.
         String referralId = pc.createAsMicrosoft(harness.tenant(), PartnerCenterToDynamicsTest.referral("Round Trip",
                 "10to50employees")).path("id").asText();
         await().atMost(Duration.ofSeconds(10)).until(() -> ledger().find(referralId) != null);
         String opp = (String) ledger().find(referralId).get("opportunity_id");
-        // Let the poll see the connector's own write first.
-        await().pollDelay(Duration.ofMillis(600)).atMost(Duration.ofSeconds(5)).until(() -> true);
-        long puts = pcCalls("PUT");
-        long dvWrites = dvOpportunityWrites();
-        assertEquals(0, puts - pcCalls("PUT"));
+        // Several polls see the opportunity the connector wrote: none may call Partner Center.
+        long polls = deltaPolls();
+        await().atMost(Duration.ofSeconds(5)).until(() -> deltaPolls() >= polls + 3);
+        assertEquals(0, callsFor(referralId, "PUT"), "our own write is not sent back");
+        assertEquals(1, dvWritesFor(opp, referralId), "one write: the opportunity created by its alternate key");
 
+        // The seller edits -> Partner Center: exactly one PUT, and the webhook it causes writes nothing.
         edit(opp, JSON.createObjectNode().put("estimatedvalue", 88000));
-        long writesAfterEdit = dvOpportunityWrites();
         await().atMost(Duration.ofSeconds(10)).until(() ->
                 pc.referrals().get(harness.tenant(), referralId).path("details").path("dealValue").asInt() == 88000);
-        // The PUT fires referral-updated back at the connector; give it time to (not) write.
-        await().pollDelay(Duration.ofMillis(800)).atMost(Duration.ofSeconds(5)).until(() -> true);
-        assertEquals(puts + 1, pcCalls("PUT"), "one PUT for one seller edit");
-        assertEquals(writesAfterEdit, dvOpportunityWrites(), "no echo write to the opportunity");
-        assertEquals(dvWrites, writesAfterEdit - 0, "the seller's own edit is not a connector write");
+        long deliveries = pc.webhooks().deliveries().stream().filter(d -> d.resourceUri.endsWith(referralId)).count();
+        await().atMost(Duration.ofSeconds(5)).until(() -> pc.webhooks().deliveries().stream()
+                .filter(d -> d.resourceUri.endsWith(referralId) && "completed".equals(d.status)).count() == deliveries);
+        long after = deltaPolls();
+        await().atMost(Duration.ofSeconds(5)).until(() -> deltaPolls() >= after + 3);
+        assertEquals(1, callsFor(referralId, "PUT"), "one PUT for one seller edit");
+        assertEquals(1, dvWritesFor(opp, referralId), "no echo write to the opportunity");
+    }
+
+    static long deltaPolls() {
+        return harness.sandbox.dataverse().calls().entries().stream().filter(e -> e.uri().contains("deltatoken")).count();
+    }
+
+    static long callsFor(String referralId, String method) {
+        return pc.calls().entries().stream().filter(e -> e.method().equals(method) && e.uri().contains(referralId)).count();
+    }
+
+    /** Writes to an opportunity, by id or by its alternate key (the referral id). */
+    static long dvWritesFor(String opportunityId, String referralId) {
+        return harness.sandbox.dataverse().calls().entries().stream().filter(e -> (e.method().equals("PATCH")
+                || e.method().equals("POST")) && (e.uri().contains(opportunityId) || e.uri().contains(referralId))).count();
     }
 
     @Test

@@ -8,6 +8,7 @@ import javax.net.ssl.SSLContext;
 import dev.cosell.connector.auth.BearerToken;
 import dev.cosell.connector.auth.EntraTokenProvider;
 import dev.cosell.connector.auth.TrustStores;
+import dev.cosell.connector.health.SyncFreshnessHealthCheck;
 import dev.cosell.connector.partnercenter.WebhookRegistrationPlan;
 import dev.cosell.connector.sync.AuditTrail;
 import dev.cosell.connector.sync.CustomerMatch;
@@ -19,6 +20,7 @@ import dev.cosell.connector.sync.PartnerCenterEvents;
 import dev.cosell.connector.sync.ReferralMerge;
 import dev.cosell.connector.sync.RetryAfter;
 import dev.cosell.connector.sync.SyncCursor;
+import dev.cosell.connector.sync.SyncMetrics;
 import dev.cosell.connector.sync.SyncLedger;
 import org.apache.camel.processor.idempotent.jdbc.JdbcMessageIdRepository;
 import dev.cosell.connector.webhook.WebhookSignatureVerifier;
@@ -94,7 +96,9 @@ public class ConnectorConfiguration implements CamelConfiguration {
         registry.bind("fieldMappings", mappings);
         ReferralMerge merge = new ReferralMerge(mappingsDir.resolve("field-owners.json"));
         registry.bind("referralMerge", merge);
-        registry.bind("syncLedger", new SyncLedger(dataSource, merge));
+        SyncMetrics metrics = new SyncMetrics(context);
+        registry.bind("syncMetrics", metrics);
+        registry.bind("syncLedger", new SyncLedger(dataSource, merge, metrics));
         registry.bind("syncCursor", new SyncCursor(dataSource));
         registry.bind("dataverseWebhook", new DataverseWebhook(settings.get("dataverse.webhook.key")));
         JdbcMessageIdRepository changes = new JdbcMessageIdRepository(dataSource, "dynamics-365-to-partner-center");
@@ -107,13 +111,17 @@ public class ConnectorConfiguration implements CamelConfiguration {
         registry.bind("partnerCenterEvents", new PartnerCenterEvents(settings.getInt("partnercenter.webhook.max-body-bytes",
                 65536)));
         registry.bind("odataResults", new ODataResults());
-        registry.bind("retryAfter", new RetryAfter(settings.getInt("sync.retry.max-delay-ms", 60000)));
+        registry.bind("retryAfter", new RetryAfter(settings.getInt("sync.retry.max-delay-ms", 60000), metrics));
         registry.bind("deadLetters", new DeadLetters(dataSource, context));
         // Camel's JDBC idempotent repository on camel_messageprocessed (created by Flyway).
         JdbcMessageIdRepository events = new JdbcMessageIdRepository(dataSource, "partner-center-to-dynamics-365");
         events.setCreateTableIfNotExists(false);
         registry.bind("partnerCenterEventRepository", events);
         context.addService(events, true, true);
+
+        // Custom health checks (registered with Camel's health check registry by ConnectorOperations).
+        registry.bind("syncFreshness", new SyncFreshnessHealthCheck(java.time.Duration.ofSeconds(
+                settings.getInt("sync.health.max-poll-age-seconds", 120))));
 
         // JMX operations (register webhook, ...), registered once the management agent is up.
         context.addService(new ConnectorOperations(context), true, true);

@@ -1,6 +1,17 @@
 package dev.cosell.connector;
 
+import java.util.Set;
+
 import javax.management.ObjectName;
+import javax.net.ssl.SSLContext;
+import javax.sql.DataSource;
+
+import dev.cosell.connector.auth.BearerToken;
+import dev.cosell.connector.health.RemoteSystemHealthCheck;
+import dev.cosell.connector.health.StoreHealthCheck;
+import dev.cosell.connector.health.SyncFreshnessHealthCheck;
+import dev.cosell.connector.health.WebhookRegistrationHealthCheck;
+import org.apache.camel.health.HealthCheckRegistry;
 
 import org.apache.camel.CamelContext;
 import org.apache.camel.ProducerTemplate;
@@ -45,6 +56,7 @@ public class ConnectorOperations extends ServiceSupport {
     @Override
     protected void doStart() throws Exception {
         template = context.createProducerTemplate();
+        registerHealthChecks();
         ManagementAgent agent = context.getManagementStrategy() == null ? null
                 : context.getManagementStrategy().getManagementAgent();
         if (agent != null) {
@@ -52,6 +64,28 @@ public class ConnectorOperations extends ServiceSupport {
                     .replace("\"", "") + ",type=services,name=ConnectorOperations");
             agent.register(this, name);
         }
+    }
+
+    /** The connector's own checks, next to Camel's route and consumer checks (JMX and /observe/health). */
+    private void registerHealthChecks() {
+        HealthCheckRegistry health = HealthCheckRegistry.get(context);
+        if (health == null) {
+            return;
+        }
+        var registry = context.getRegistry();
+        var props = context.getPropertiesComponent();
+        SSLContext ssl = registry.lookupByNameAndType("connectorSslContext", SSLContext.class);
+        BearerToken pc = registry.lookupByNameAndType("partnerCenterToken", BearerToken.class);
+        BearerToken dv = registry.lookupByNameAndType("dataverseToken", BearerToken.class);
+        String dataverse = props.resolveProperty("dataverse.url").orElseThrow()
+                + props.resolveProperty("dataverse.api-path").orElse("/api/data/v9.2") + "/WhoAmI";
+        String webhooks = props.resolveProperty("partnercenter.webhooks-url").orElseThrow() + "/registration";
+        health.register(new RemoteSystemHealthCheck("partner-center", pc::header, webhooks, Set.of(200, 404), ssl));
+        health.register(new RemoteSystemHealthCheck("dataverse", dv::header, dataverse, Set.of(200), ssl));
+        health.register(new StoreHealthCheck(registry.lookupByNameAndType("dataSource", DataSource.class),
+                Integer.parseInt(props.resolveProperty("sync.health.dead-letter-threshold").orElse("10"))));
+        health.register(new WebhookRegistrationHealthCheck(template));
+        health.register(registry.lookupByNameAndType("syncFreshness", SyncFreshnessHealthCheck.class));
     }
 
     @Override

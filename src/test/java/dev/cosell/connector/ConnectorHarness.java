@@ -20,6 +20,7 @@ public final class ConnectorHarness implements AutoCloseable {
     public final Sandbox sandbox;
     public final int connectorPort;
     public final Path workDir;
+    public final int managementPort;
     private final Map<String, String> properties;
     private ConnectorRuntime runtime;
 
@@ -36,6 +37,8 @@ public final class ConnectorHarness implements AutoCloseable {
         properties.put("store.url", "jdbc:h2:mem:" + UUID.randomUUID()
                 + ";DB_CLOSE_DELAY=-1;MODE=PostgreSQL;DATABASE_TO_LOWER=TRUE;DEFAULT_NULL_ORDERING=HIGH");
         properties.put("camel.main.jmx-enabled", "true");
+        this.managementPort = freePort();
+        properties.put("camel.management.port", String.valueOf(managementPort));
     }
 
     /** Sets a property for the next {@link #start()}. */

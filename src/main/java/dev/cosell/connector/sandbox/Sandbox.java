@@ -102,6 +102,7 @@ public final class Sandbox implements AutoCloseable {
         p.put("tls.truststore-password", SandboxPki.STORE_PASSWORD);
         p.put("camel.server.port", String.valueOf(connectorPort));
         p.put("camel.server.host", "127.0.0.1");
+        p.put("camel.management.host", "127.0.0.1");
         return p;
     }
 

@@ -22,9 +22,11 @@ public final class RetryAfter implements Processor {
     private static final Logger LOG = LoggerFactory.getLogger(RetryAfter.class);
 
     private final long maxDelayMs;
+    private final SyncMetrics metrics;
 
-    public RetryAfter(long maxDelayMs) {
+    public RetryAfter(long maxDelayMs, SyncMetrics metrics) {
         this.maxDelayMs = maxDelayMs;
+        this.metrics = metrics;
     }
 
     @Override
@@ -32,6 +34,9 @@ public final class RetryAfter implements Processor {
         Exception e = exchange.getProperty(Exchange.EXCEPTION_CAUGHT, Exception.class);
         if (!(e instanceof HttpOperationFailedException http)) {
             return;
+        }
+        if (metrics != null && (http.getStatusCode() == 429 || http.getStatusCode() == 503)) {
+            metrics.throttled(http.getStatusCode());
         }
         Long ms = delayMs(http.getResponseHeaders());
         if (ms != null) {

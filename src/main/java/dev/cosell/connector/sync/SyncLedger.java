@@ -1,6 +1,5 @@
 package dev.cosell.connector.sync;
 
-import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -31,10 +30,12 @@ public final class SyncLedger {
 
     private final DataSource dataSource;
     private final ReferralMerge referralMerge;
+    private final SyncMetrics metrics;
 
-    public SyncLedger(DataSource dataSource, ReferralMerge referralMerge) {
+    public SyncLedger(DataSource dataSource, ReferralMerge referralMerge, SyncMetrics metrics) {
         this.dataSource = dataSource;
         this.referralMerge = referralMerge;
+        this.metrics = metrics;
     }
 
     /** The link of a referral, as a map of column → value, or null when the referral is not linked. */
@@ -131,8 +132,11 @@ public final class SyncLedger {
         }
     }
 
-    /** One line in the audit trail. */
+    /** One line in the audit trail (every sync decision is one), counted per flow and decision. */
     public void audit(String flow, String referralId, String opportunityId, String action, String detail) {
+        if (metrics != null) {
+            metrics.decision(flow, action);
+        }
         try (Connection c = dataSource.getConnection()) {
             execute(c, "insert into sync_audit (at, flow, referral_id, opportunity_id, action, detail) values (?, ?, ?, ?, ?, ?)",
                     new Object[] { Timestamp.from(Instant.now()), flow, referralId, opportunityId, action,
@@ -187,9 +191,5 @@ public final class SyncLedger {
             }
             return ps.executeUpdate();
         }
-    }
-
-    static String utf8(byte[] b) {
-        return new String(b, StandardCharsets.UTF_8);
     }
 }

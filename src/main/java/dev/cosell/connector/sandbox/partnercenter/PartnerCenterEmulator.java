@@ -46,7 +46,6 @@ public final class PartnerCenterEmulator extends Emulator {
     private final ReferralBook referrals;
     private final WebhookDispatcher webhooks;
     private final Map<String, List<Long>> validationCalls = new ConcurrentHashMap<>();
-    private final List<String> validationCorrelations = new CopyOnWriteArrayList<>();
     private volatile String resourceUriBase = "https://api.partnercenter.microsoft.com";
     private volatile boolean requireUserForList = true;
 
@@ -287,7 +286,6 @@ public final class PartnerCenterEmulator extends Emulator {
         }
         recent.add(now);
         String correlationId = UUID.randomUUID().toString();
-        validationCorrelations.add(correlationId);
         webhooks.publish(tenant, "test-created", "test", resourceUriBase + "/webhooks/v1/registration/validationEvents/"
                 + correlationId, correlationId);
         json(ctx, 200, JSON.createObjectNode().put("correlationId", correlationId));

@@ -1,0 +1,41 @@
+package dev.cosell.connector.sync;
+
+import io.micrometer.core.instrument.MeterRegistry;
+import org.apache.camel.CamelContext;
+
+/**
+ * Connector counters in Camel's Micrometer registry (scraped at /observe/metrics, next to Camel's
+ * per-route timers): sync decisions per flow ({@code cosell_sync_decisions_total{flow,decision}}) and
+ * throttling answers ({@code cosell_api_throttled_total{status}}). API calls per remote system are
+ * counted in routes/remote-calls.yaml with the micrometer component.
+ */
+public final class SyncMetrics {
+
+    private final CamelContext context;
+    private volatile MeterRegistry registry;
+
+    public SyncMetrics(CamelContext context) {
+        this.context = context;
+    }
+
+    public void decision(String flow, String decision) {
+        MeterRegistry r = registry();
+        if (r != null) {
+            r.counter("cosell.sync.decisions", "flow", flow == null ? "unknown" : flow, "decision", decision).increment();
+        }
+    }
+
+    public void throttled(int status) {
+        MeterRegistry r = registry();
+        if (r != null) {
+            r.counter("cosell.api.throttled", "status", String.valueOf(status)).increment();
+        }
+    }
+
+    private MeterRegistry registry() {
+        if (registry == null) {
+            registry = context.getRegistry().findSingleByType(MeterRegistry.class);
+        }
+        return registry;
+    }
+}

@@ -17,6 +17,7 @@ import dev.cosell.connector.sync.DeadLetters;
 import dev.cosell.connector.sync.FieldMappings;
 import dev.cosell.connector.sync.ODataResults;
 import dev.cosell.connector.sync.PartnerCenterEvents;
+import dev.cosell.connector.sync.Reconciliation;
 import dev.cosell.connector.sync.ReferralMerge;
 import dev.cosell.connector.sync.RetryAfter;
 import dev.cosell.connector.sync.SyncCursor;
@@ -118,6 +119,11 @@ public class ConnectorConfiguration implements CamelConfiguration {
         events.setCreateTableIfNotExists(false);
         registry.bind("partnerCenterEventRepository", events);
         context.addService(events, true, true);
+
+        // Backfill / reconciliation progress and plan; its page-parallel pool.
+        registry.bind("reconciliation", new Reconciliation(settings.get("sync.reconciliation.referral-filter"), 100));
+        registry.bind("reconciliationPool", context.getExecutorServiceManager().newFixedThreadPool(this,
+                "reconciliation", settings.getInt("sync.concurrency", 4)));
 
         // Custom health checks (registered with Camel's health check registry by ConnectorOperations).
         registry.bind("syncFreshness", new SyncFreshnessHealthCheck(java.time.Duration.ofSeconds(

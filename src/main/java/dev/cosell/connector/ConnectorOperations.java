@@ -41,6 +41,22 @@ public class ConnectorOperations extends ServiceSupport {
         return template.requestBody("direct:partner-center-webhook-registration", null, String.class);
     }
 
+    @ManagedOperation(description = "Start a backfill / reconciliation in the background (resumes a checkpoint)")
+    public String startReconciliation() {
+        var r = context.getRegistry().lookupByNameAndType("reconciliation", dev.cosell.connector.sync.Reconciliation.class);
+        if (r.running()) {
+            return "already running: " + r.status();
+        }
+        template.asyncSend("direct:reconcile", exchange -> exchange.setProperty("dryRun", false));
+        return "started";
+    }
+
+    @org.apache.camel.api.management.ManagedAttribute(description = "Backfill / reconciliation progress")
+    public String getReconciliationStatus() {
+        return context.getRegistry().lookupByNameAndType("reconciliation", dev.cosell.connector.sync.Reconciliation.class)
+                .status();
+    }
+
     @ManagedOperation(description = "Replay one dead letter by id, or all open ones with -1; returns how many were re-sent")
     public int replayDeadLetters(long id) {
         return context.getRegistry().lookupByNameAndType("deadLetters", dev.cosell.connector.sync.DeadLetters.class)

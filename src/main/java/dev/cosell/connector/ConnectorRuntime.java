@@ -51,6 +51,13 @@ public final class ConnectorRuntime implements AutoCloseable {
         return template.requestBody("direct:partner-center-webhook-registration", null, String.class);
     }
 
+    /** Runs a backfill / reconciliation to the end (resuming a checkpoint); a dry run only plans. */
+    public dev.cosell.connector.sync.Reconciliation reconcile(boolean dryRun) {
+        template.send("direct:reconcile", exchange -> exchange.setProperty("dryRun", dryRun));
+        return main.getCamelContext().getRegistry().lookupByNameAndType("reconciliation",
+                dev.cosell.connector.sync.Reconciliation.class);
+    }
+
     /** Replays one dead letter, or all open ones (id null); returns how many were re-sent. */
     public int replayDeadLetters(Long id) {
         return main.getCamelContext().getRegistry().lookupByNameAndType("deadLetters",

@@ -13,6 +13,7 @@ import dev.cosell.connector.sandbox.SandboxDemo;
  *   java -jar cosell-connector.jar --sandbox [--stay]  the demo: emulators + connector, prints what happened
  *   java -jar cosell-connector.jar --register-webhook  run the webhook registration flow once and exit
  *   java -jar cosell-connector.jar --replay-dead-letter ID|all   re-send dead letters into their flow
+ *   java -jar cosell-connector.jar --reconcile [--dry-run]       backfill / reconcile now (or print the plan)
  *   options: --config FILE (default application.properties), --set key=value (repeatable)
  * </pre>
  */
@@ -28,12 +29,16 @@ public final class CosellConnector {
         boolean stay = false;
         boolean registerWebhook = false;
         String replay = null;
+        boolean reconcile = false;
+        boolean dryRun = false;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--sandbox" -> sandbox = true;
                 case "--stay" -> stay = true;
                 case "--register-webhook" -> registerWebhook = true;
                 case "--replay-dead-letter" -> replay = value(args, ++i, "--replay-dead-letter");
+                case "--reconcile" -> reconcile = true;
+                case "--dry-run" -> dryRun = true;
                 case "--config" -> config = Path.of(value(args, ++i, "--config"));
                 case "--set" -> {
                     String kv = value(args, ++i, "--set");
@@ -60,6 +65,22 @@ public final class CosellConnector {
                 System.out.println("Webhook registration: " + outcome);
                 System.exit("conflict".equals(outcome) ? 3 : 0);
             }
+        }
+        if (reconcile) {
+            // A one-off run beside (or instead of) the running connector: its own ports, no registration.
+            overrides.putIfAbsent("partnercenter.webhook.register-on-startup", "false");
+            overrides.putIfAbsent("camel.server.port", "0");
+            overrides.putIfAbsent("camel.management.enabled", "false");
+            try (ConnectorRuntime runtime = ConnectorRuntime.start(config, overrides)) {
+                var result = runtime.reconcile(dryRun);
+                if (dryRun) {
+                    System.out.println("Dry run: nothing was written. Plan:");
+                    result.plan().forEach(line -> System.out.println("  " + line));
+                }
+                System.out.println("Reconciliation: " + result.status());
+                runtime.awaitIdle(java.time.Duration.ofMinutes(5));
+            }
+            System.exit(0);
         }
         if (replay != null) {
             // Replays into the running pipeline of this process, waits for it to drain, then exits.
@@ -94,6 +115,7 @@ public final class CosellConnector {
                   --register-webhook  run the Partner Center Webhook Registration flow once and exit
                                       (exit code 3 on a conflict)
                   --replay-dead-letter ID|all  re-send one or all open dead letters to their flow
+                  --reconcile [--dry-run]      backfill / reconcile referrals now; --dry-run prints the plan only
                   --config FILE       properties file (default application.properties)
                   --set key=value     override one property (environment variables override too)""");
         System.exit(problem == null ? 0 : 2);

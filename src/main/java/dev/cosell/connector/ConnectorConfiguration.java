@@ -125,12 +125,59 @@ public class ConnectorConfiguration implements CamelConfiguration {
         registry.bind("reconciliationPool", context.getExecutorServiceManager().newFixedThreadPool(this,
                 "reconciliation", settings.getInt("sync.concurrency", 4)));
 
+        // Several nodes on PostgreSQL: Quartz's clustered JDBC job store makes each scheduled route
+        // (Dataverse poll, reconciliation) fire on one node at a time, and another node take over
+        // within a check-in interval when one dies.
+        if (settings.getBoolean("sync.cluster.enabled", false)) {
+            clusterQuartz(context, settings, dataSource);
+        }
+
         // Custom health checks (registered with Camel's health check registry by ConnectorOperations).
         registry.bind("syncFreshness", new SyncFreshnessHealthCheck(java.time.Duration.ofSeconds(
                 settings.getInt("sync.health.max-poll-age-seconds", 120))));
 
         // JMX operations (register webhook, ...), registered once the management agent is up.
         context.addService(new ConnectorOperations(context), true, true);
+    }
+
+    private static void clusterQuartz(CamelContext context, Settings settings, javax.sql.DataSource dataSource) {
+        String url = settings.require("store.url");
+        if (!url.startsWith("jdbc:postgresql:")) {
+            throw new IllegalArgumentException("sync.cluster.enabled needs a shared database: set store.url to PostgreSQL");
+        }
+        // Quartz asks its DBConnectionManager for connections by name: hand it the store's pool.
+        String provider = "cosell-store-" + System.identityHashCode(context);
+        org.quartz.utils.DBConnectionManager.getInstance().addConnectionProvider(provider, new org.quartz.utils.ConnectionProvider() {
+            @Override
+            public java.sql.Connection getConnection() throws java.sql.SQLException {
+                return dataSource.getConnection();
+            }
+
+            @Override
+            public void shutdown() {
+                // the pool is closed with the store
+            }
+
+            @Override
+            public void initialize() {
+                // nothing to do
+            }
+        });
+        java.util.Properties q = new java.util.Properties();
+        q.put("org.quartz.scheduler.instanceName", "cosell-connector");
+        q.put("org.quartz.scheduler.instanceId", "AUTO");
+        q.put("org.quartz.scheduler.skipUpdateCheck", "true");
+        q.put("org.quartz.threadPool.threadCount", "4");
+        q.put("org.quartz.jobStore.class", "org.quartz.impl.jdbcjobstore.JobStoreTX");
+        q.put("org.quartz.jobStore.driverDelegateClass", "org.quartz.impl.jdbcjobstore.PostgreSQLDelegate");
+        q.put("org.quartz.jobStore.dataSource", provider);
+        q.put("org.quartz.jobStore.tablePrefix", "QRTZ_");
+        q.put("org.quartz.jobStore.isClustered", "true");
+        q.put("org.quartz.jobStore.clusterCheckinInterval", settings.get("sync.cluster.checkin-interval-ms", "5000"));
+        q.put("org.quartz.jobStore.misfireThreshold", "10000");
+        var quartz = context.getComponent("quartz", org.apache.camel.component.quartz.QuartzComponent.class);
+        quartz.setProperties(q);
+        quartz.setPrefixInstanceName(false);
     }
 
     private static SSLContextParameters sslContextParameters(String trustStore, String password) {

@@ -63,6 +63,11 @@ public final class ConnectorHarness implements AutoCloseable {
         }
     }
 
+    /** The connector properties this harness would start with (for child JVMs). */
+    public Map<String, String> properties() {
+        return new LinkedHashMap<>(properties);
+    }
+
     public String tenant() {
         return sandbox.tenant();
     }

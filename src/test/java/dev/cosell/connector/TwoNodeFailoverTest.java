@@ -1,0 +1,141 @@
+package dev.cosell.connector;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.io.File;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+import dev.cosell.connector.store.ConnectorStore;
+import dev.cosell.connector.store.StoreTarget;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Two connector processes (child JVMs) on one PostgreSQL store: the Dataverse poll runs on one node
+ * at a time (Quartz clustered job store); each node in turn is killed with SIGKILL and the other
+ * takes over. Every flagged opportunity ends with exactly one referral; webhook intake works on the
+ * surviving node.
+ */
+class TwoNodeFailoverTest {
+
+    private ConnectorHarness harness;
+    private ConnectorStore.Settings pg;
+    private final List<Process> nodes = new ArrayList<>();
+
+    @AfterEach
+    void stop() {
+        nodes.forEach(Process::destroyForcibly);
+        if (harness != null) {
+            harness.close();
+        }
+        if (pg != null) {
+            StoreTarget.dropPostgres(pg);
+        }
+    }
+
+    private Process node(String name, int port, boolean register) throws Exception {
+        Map<String, String> props = harness.properties();
+        props.put("store.url", pg.url());
+        props.put("store.user", pg.user());
+        props.put("store.password", pg.password());
+        props.put("sync.cluster.enabled", "true");
+        props.put("sync.cluster.checkin-interval-ms", "1000");
+        props.put("sync.poll-interval-ms", "300");
+        props.put("camel.server.port", String.valueOf(port));
+        props.put("camel.management.enabled", "false");
+        props.put("camel.main.jmx-enabled", "false");
+        props.put("partnercenter.webhook.register-on-startup", String.valueOf(register));
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-Xmx256m", "-cp", System.getProperty("java.class.path"), CosellConnector.class.getName(),
+                "--config", "application.properties"));
+        props.forEach((k, v) -> {
+            cmd.add("--set");
+            cmd.add(k + "=" + v);
+        });
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true)
+                .redirectOutput(new File("target/node-" + name + ".log")).start();
+        nodes.add(p);
+        return p;
+    }
+
+    private long schedulers() throws Exception {
+        return query("select count(*) from qrtz_scheduler_state");
+    }
+
+    private long query(String sql) throws Exception {
+        try (Connection c = DriverManager.getConnection(pg.url(), pg.user(), pg.password()); Statement s = c.createStatement();
+                ResultSet rs = s.executeQuery(sql)) {
+            rs.next();
+            return rs.getLong(1);
+        }
+    }
+
+    private Set<String> flagged = new HashSet<>();
+
+    private void sellerFlags(Seller seller, int n, String batch) {
+        for (int i = 0; i < n; i++) {
+            flagged.add(seller.opportunity("Failover " + batch + i, true, "Azure"));
+        }
+    }
+
+    private void awaitOneReferralEach(Seller seller) {
+        await().atMost(Duration.ofSeconds(60)).until(() -> flagged.stream().allMatch(o -> seller.referralsFor(o).size() == 1));
+        for (String o : flagged) {
+            assertEquals(1, seller.referralsFor(o).size(), "exactly one referral for " + o);
+        }
+    }
+
+    @Test
+    void killMinusNineOfEitherNodeLosesAndDuplicatesNothing() throws Exception {
+        pg = StoreTarget.postgres();
+        harness = new ConnectorHarness();
+        int portA = ConnectorHarness.freePort();
+        int portB = ConnectorHarness.freePort();
+        Seller seller = new Seller(harness);
+
+        Process a = node("a", portA, true);
+        await().atMost(Duration.ofSeconds(60)).until(() -> harness.sandbox.partnerCenter().webhooks()
+                .registration(harness.tenant()) != null);
+        Process b = node("b", portB, false);
+        await().atMost(Duration.ofSeconds(60)).until(() -> schedulers() == 2);
+
+        sellerFlags(seller, 5, "a");
+        awaitOneReferralEach(seller);
+
+        // SIGKILL node A; B goes on polling (taking the job over if A held it).
+        a.destroyForcibly().waitFor();
+        sellerFlags(seller, 5, "b");
+        awaitOneReferralEach(seller);
+
+        // Webhook intake on the surviving node: the load balancer now sends Partner Center's posts to B.
+        harness.sandbox.partnerCenter().webhooks().put(harness.tenant(), "http://127.0.0.1:" + portB
+                + "/webhooks/partner-center", List.of("referral-created", "referral-updated"), false);
+        String referralId = harness.sandbox.partnerCenter().createAsMicrosoft(harness.tenant(),
+                PartnerCenterToDynamicsTest.referral("Failover Webhook", "10to50employees")).path("id").asText();
+        await().atMost(Duration.ofSeconds(30)).until(() -> harness.sandbox.dataverse().api().rows("opportunities").stream()
+                .filter(o -> referralId.equals(o.path("cosell_referralid").asText())).count() == 1);
+
+        // A comes back, then B is killed: A polls again.
+        node("a2", portA, false);
+        await().atMost(Duration.ofSeconds(60)).until(() -> query(
+                "select count(*) from qrtz_scheduler_state where last_checkin_time > "
+                        + (System.currentTimeMillis() - 2000)) == 2);
+        b.destroyForcibly().waitFor();
+        sellerFlags(seller, 5, "c");
+        awaitOneReferralEach(seller);
+        assertEquals(15, flagged.size());
+        assertEquals(15, harness.sandbox.partnerCenter().referrals().all(harness.tenant()).stream()
+                .filter(r -> flagged.contains(r.path("externalReferenceId").asText())).count());
+    }
+}

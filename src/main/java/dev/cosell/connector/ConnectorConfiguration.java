@@ -15,6 +15,7 @@ import dev.cosell.connector.sync.CustomerMatch;
 import dev.cosell.connector.sync.DataverseWebhook;
 import dev.cosell.connector.sync.DeadLetters;
 import dev.cosell.connector.sync.FieldMappings;
+import dev.cosell.connector.sync.HttpAnswers;
 import dev.cosell.connector.sync.ODataResults;
 import dev.cosell.connector.sync.PartnerCenterEvents;
 import dev.cosell.connector.sync.Reconciliation;
@@ -112,6 +113,7 @@ public class ConnectorConfiguration implements CamelConfiguration {
         registry.bind("partnerCenterEvents", new PartnerCenterEvents(settings.getInt("partnercenter.webhook.max-body-bytes",
                 65536)));
         registry.bind("odataResults", new ODataResults());
+        registry.bind("httpAnswers", new HttpAnswers());
         registry.bind("retryAfter", new RetryAfter(settings.getInt("sync.retry.max-delay-ms", 60000), metrics));
         registry.bind("deadLetters", new DeadLetters(dataSource, context));
         // Camel's JDBC idempotent repository on camel_messageprocessed (created by Flyway).

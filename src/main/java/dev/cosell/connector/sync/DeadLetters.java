@@ -133,7 +133,8 @@ public final class DeadLetters {
     }
 
     private static String describe(Exception e) {
-        if (e instanceof org.apache.camel.http.base.HttpOperationFailedException http) {
+        var http = HttpAnswers.httpFailure(e);
+        if (http != null) {
             return "HTTP " + http.getStatusCode() + " from " + http.getUri() + ": " + http.getResponseBody();
         }
         Throwable t = e;

@@ -32,7 +32,8 @@ public final class RetryAfter implements Processor {
     @Override
     public void process(Exchange exchange) {
         Exception e = exchange.getProperty(Exchange.EXCEPTION_CAUGHT, Exception.class);
-        if (!(e instanceof HttpOperationFailedException http)) {
+        HttpOperationFailedException http = HttpAnswers.httpFailure(e);
+        if (http == null) {
             return;
         }
         if (metrics != null && (http.getStatusCode() == 429 || http.getStatusCode() == 503)) {

@@ -1,0 +1,23 @@
+package dev.cosell.connector.sync;
+
+import org.apache.camel.http.base.HttpOperationFailedException;
+
+/** Reads HTTP failures for the retry policy, wherever Camel wrapped them. */
+public final class HttpAnswers {
+
+    /** The HTTP failure behind an exception, or null. */
+    public static HttpOperationFailedException httpFailure(Throwable t) {
+        for (Throwable c = t; c != null; c = c.getCause() == c ? null : c.getCause()) {
+            if (c instanceof HttpOperationFailedException h) {
+                return h;
+            }
+        }
+        return null;
+    }
+
+    /** For the retry policy: throttled (429) or unavailable (5xx). */
+    public boolean unavailable(Exception e) {
+        HttpOperationFailedException h = httpFailure(e);
+        return h != null && (h.getStatusCode() == 429 || h.getStatusCode() >= 500);
+    }
+}

@@ -110,6 +110,21 @@ class DynamicsToPartnerCenterTest {
     }
 
     @Test
+    void aReferralCreatedByAnAttemptThatDiedBeforeTheLedgerIsLinkedNotCreatedAgain() {
+        String id = sellerOpportunity("Half Created", false, "Azure");
+        // The earlier attempt's POST went through (externalReferenceId = opportunity id), then the node died.
+        ObjectNode earlier = PartnerCenterToDynamicsTest.referral("Half Created", "10to50employees")
+                .put("externalReferenceId", id);
+        String referralId = pc.referrals().create(harness.tenant(), earlier, "org", "Org").path("id").asText();
+        long posts = pcCalls("POST");
+        edit(id, JSON.createObjectNode().put("cosell_syncwithpartnercenter", true));
+        assertEquals(referralId, referralOf(id).path("id").asText());
+        await().atMost(Duration.ofSeconds(10)).until(() -> referralId.equals(dv.row("opportunities", id)
+                .path("cosell_referralid").asText()));
+        assertEquals(posts, pcCalls("POST"), "no second referral");
+    }
+
+    @Test
     void missingRequiredFieldsAreNamedOnTheOpportunityAndNothingIsSent() {
         String id = sellerOpportunity("Litware without products", true, null);
         await().atMost(Duration.ofSeconds(10)).until(() -> dv.row("opportunities", id).path("cosell_audit").asText()
@@ -233,11 +248,11 @@ class DynamicsToPartnerCenterTest {
         pc.webhooks().setEnabled(true);
         edit(id, JSON.createObjectNode().put("description", "Seller: two-phase rollout").put("estimatedvalue", 52000));
 
-        await().atMost(Duration.ofSeconds(10)).until(() ->
+        await().atMost(Duration.ofSeconds(20)).until(() ->
                 pc.referrals().get(harness.tenant(), referralId).path("details").path("dealValue").asInt() == 52000);
         ObjectNode r = pc.referrals().get(harness.tenant(), referralId);
         assertEquals("Microsoft: customer wants a workshop", r.path("details").path("notes").asText(), "microsoft owns notes");
-        await().atMost(Duration.ofSeconds(10)).until(() -> dv.row("opportunities", id).path("cosell_audit").asText()
+        await().atMost(Duration.ofSeconds(20)).until(() -> dv.row("opportunities", id).path("cosell_audit").asText()
                 .contains("Concurrent edit"));
         String audit = dv.row("opportunities", id).path("cosell_audit").asText();
         assertTrue(audit.contains("'Seller: two-phase rollout'") && audit.contains("'Microsoft: customer wants a workshop'"), audit);

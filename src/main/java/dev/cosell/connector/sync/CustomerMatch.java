@@ -56,6 +56,12 @@ public final class CustomerMatch {
         return query("contactid", "emailaddress1 eq " + literal(member.get("email")));
     }
 
+    /** The Partner Center query for referrals created from an opportunity (externalReferenceId). */
+    public String referralByExternalId(String opportunityId) {
+        return "$top=1&$filter=" + URLEncoder.encode("externalReferenceId eq " + literal(opportunityId),
+                StandardCharsets.UTF_8).replace("+", "%20");
+    }
+
     @SuppressWarnings("unchecked")
     public static Map<String, Object> firstMember(Map<String, Object> referral) {
         Object profile = referral.get("customerProfile");

@@ -19,6 +19,16 @@ public final class ODataResults {
         return true;
     }
 
+    /** The first row of a collection answer, or null when empty. */
+    @SuppressWarnings("unchecked")
+    public Map<String, Object> firstRow(Map<String, Object> collection) {
+        if (collection != null && collection.get("value") instanceof List<?> rows && !rows.isEmpty()
+                && rows.get(0) instanceof Map<?, ?> row) {
+            return (Map<String, Object>) row;
+        }
+        return null;
+    }
+
     /** The column of the first row of a collection answer ({@code value[0].column}), or null when empty. */
     public Object first(Map<String, Object> collection, String column) {
         if (collection != null && collection.get("value") instanceof List<?> rows && !rows.isEmpty()

@@ -50,6 +50,12 @@ public final class SandboxDemo {
         int connectorPort = Integer.parseInt(props.getOrDefault("sandbox.connector-port", "18080"));
         long t0 = System.nanoTime();
         try (Sandbox sandbox = Sandbox.start(options)) {
+            // Dataverse's service protection limit, as configured (sandbox.dataverse.rate-limit-*).
+            int limit = intProp(props, "sandbox.dataverse.rate-limit-requests");
+            if (limit > 0) {
+                sandbox.dataverse().faults().add(Faults.Rule.rateLimit(limit,
+                        intProp(props, "sandbox.dataverse.rate-limit-window-seconds")));
+            }
             banner("Sandbox up");
             line("Entra ID       %s (tenant %s)", sandbox.entra().baseUrl(), sandbox.tenant());
             line("Partner Center %s", sandbox.partnerCenter().baseUrl());

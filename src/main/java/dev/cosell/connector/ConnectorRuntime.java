@@ -67,10 +67,10 @@ public final class ConnectorRuntime implements AutoCloseable {
     /** Waits until no exchange is in flight (or the timeout passes). */
     public void awaitIdle(java.time.Duration timeout) throws InterruptedException {
         long deadline = System.nanoTime() + timeout.toNanos();
-        var inflight = main.getCamelContext().getInflightRepository();
-        var seda = main.getCamelContext().getEndpoint("seda:partner-center-events",
-                org.apache.camel.component.seda.SedaEndpoint.class);
-        while ((inflight.size() > 0 || seda.getCurrentQueueSize() > 0) && System.nanoTime() < deadline) {
+        var context = main.getCamelContext();
+        java.util.function.BooleanSupplier queued = () -> context.getEndpoints().stream()
+                .anyMatch(e -> e instanceof org.apache.camel.component.seda.SedaEndpoint q && q.getCurrentQueueSize() > 0);
+        while ((context.getInflightRepository().size() > 0 || queued.getAsBoolean()) && System.nanoTime() < deadline) {
             java.util.concurrent.locks.LockSupport.parkNanos(50_000_000L);
         }
     }

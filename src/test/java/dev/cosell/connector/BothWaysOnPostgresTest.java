@@ -30,6 +30,18 @@ class BothWaysOnPostgresTest {
         }
     }
 
+    private long inboxDuplicates(String referralId) throws Exception {
+        var ds = harness.runtime().context().getRegistry().lookupByNameAndType("dataSource", javax.sql.DataSource.class);
+        try (var c = ds.getConnection(); var ps = c.prepareStatement(
+                "select count(*) from webhook_inbox where state = 'duplicate' and resource_id = ?")) {
+            ps.setString(1, referralId);
+            try (var rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getLong(1);
+            }
+        }
+    }
+
     @Test
     void syncsBothWaysWithTheStateInPostgres() throws Exception {
         pg = StoreTarget.postgres();
@@ -48,7 +60,8 @@ class BothWaysOnPostgresTest {
                 .filter(d -> d.resourceUri.endsWith(referralId)).findFirst().orElseThrow();
         harness.sandbox.partnerCenter().webhooks().redeliver(delivery);
         await().atMost(Duration.ofSeconds(10)).until(() -> delivery.attempts.size() == 2);
-        await().pollDelay(Duration.ofMillis(500)).atMost(Duration.ofSeconds(5)).until(() -> true);
+        // The second delivery is recorded and dropped as a duplicate by the repository in PostgreSQL.
+        await().atMost(Duration.ofSeconds(10)).until(() -> inboxDuplicates(referralId) == 1);
         assertEquals(1, harness.sandbox.dataverse().api().rows("opportunities").stream()
                 .filter(o -> referralId.equals(o.path("cosell_referralid").asText())).count());
 

@@ -104,7 +104,7 @@ class DynamicsToPartnerCenterTest {
         edit(id, JSON.createObjectNode().put("cosell_syncwithpartnercenter", false));
         edit(id, JSON.createObjectNode().put("cosell_syncwithpartnercenter", true));
         long posts = pcCalls("POST");
-        await().pollDelay(Duration.ofMillis(800)).atMost(Duration.ofSeconds(5)).until(() -> true);
+        await().atMost(Duration.ofSeconds(10)).until(() -> seller.handledCurrentVersion(id));
         assertEquals(1, referralsFor(id).size());
         assertEquals(posts, pcCalls("POST"));
     }
@@ -191,7 +191,10 @@ class DynamicsToPartnerCenterTest {
         await().atMost(Duration.ofSeconds(10)).until(() -> dv.row("opportunities", declineOpp).path("cosell_audit").asText()
                 .contains("refused by Partner Center"));
         assertTrue(dv.row("opportunities", declineOpp).path("cosell_audit").asText().contains("cannot move to status Active"));
-        await().pollDelay(Duration.ofMillis(800)).atMost(Duration.ofSeconds(5)).until(() -> true);
+        // The audit line we wrote is a new version too: once it is handled, nothing else is pending.
+        await().atMost(Duration.ofSeconds(10)).until(() -> seller.handledCurrentVersion(declineOpp));
+        long polls = deltaPolls();
+        await().atMost(Duration.ofSeconds(5)).until(() -> deltaPolls() >= polls + 3);
         assertEquals(puts + 1, pcCalls("PUT"), "refused once, not retried");
     }
 

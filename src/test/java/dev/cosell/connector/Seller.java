@@ -52,6 +52,13 @@ final class Seller {
         dv().seed("opportunities", List.of(changes));
     }
 
+    /** True once the connector has handled the opportunity's current version (idempotent repository key). */
+    boolean handledCurrentVersion(String opportunityId) {
+        var repo = harness.runtime().context().getRegistry().lookupByNameAndType("opportunityChangeRepository",
+                org.apache.camel.spi.IdempotentRepository.class);
+        return repo.contains(opportunityId + "|" + dv().row("opportunities", opportunityId).path("versionnumber").asLong());
+    }
+
     List<ObjectNode> referralsFor(String opportunityId) {
         return harness.sandbox.partnerCenter().referrals().all(harness.tenant()).stream()
                 .filter(r -> opportunityId.equals(r.path("externalReferenceId").asText())).toList();

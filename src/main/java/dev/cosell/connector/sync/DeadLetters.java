@@ -101,8 +101,10 @@ public final class DeadLetters {
         }
         try (var template = context.createProducerTemplate()) {
             for (Object[] r : rows) {
-                markReplayed((Long) r[0]);
+                // Sent first, then marked: a failed send leaves the letter open (the flows are idempotent,
+                // so a letter sent but not marked is harmless to replay again).
                 template.sendBody((String) r[1], r[2]);
+                markReplayed((Long) r[0]);
                 LOG.info("Dead letter {} replayed to {}", r[0], r[1]);
             }
         } catch (Exception e) {

@@ -121,10 +121,6 @@ public final class ReferralMerge {
         return body;
     }
 
-    public String toJson(Object value) throws IOException {
-        return JSON.writeValueAsString(value);
-    }
-
     @SuppressWarnings("unchecked")
     private static Object toReferralValue(String path, Object crmValue, Object current) {
         if (!path.equals("details.requirements.solutions") || !(crmValue instanceof List<?> ids)) {

@@ -21,7 +21,6 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 
 import javax.net.ssl.SSLContext;
 
@@ -90,7 +89,6 @@ public final class WebhookDispatcher implements AutoCloseable {
     private volatile String certificateUrl;
     private volatile long firstRetryDelayMs = 500;
     private volatile boolean enabled = true;
-    private final AtomicInteger sent = new AtomicInteger();
 
     public WebhookDispatcher(PrivateKey signingKey, SSLContext clientTls) {
         this.signingKey = signingKey;
@@ -171,7 +169,6 @@ public final class WebhookDispatcher implements AutoCloseable {
             error = e.getClass().getSimpleName() + ": " + e.getMessage();
         }
         d.attempts.add(new Attempt(Instant.now(), status, error));
-        sent.incrementAndGet();
         if (status >= 200 && status < 300) {
             d.status = "completed";
             return;
@@ -214,10 +211,6 @@ public final class WebhookDispatcher implements AutoCloseable {
     public void clear() {
         deliveries.clear();
         registrations.clear();
-    }
-
-    public int attemptsMade() {
-        return sent.get();
     }
 
     @Override

@@ -20,6 +20,7 @@ import dev.cosell.connector.sync.ODataResults;
 import dev.cosell.connector.sync.PartnerCenterEvents;
 import dev.cosell.connector.sync.Reconciliation;
 import dev.cosell.connector.sync.ReferralMerge;
+import dev.cosell.connector.sync.RemoteCircuitBreakers;
 import dev.cosell.connector.sync.RetryAfter;
 import dev.cosell.connector.sync.SyncCursor;
 import dev.cosell.connector.sync.SyncMetrics;
@@ -101,7 +102,8 @@ public class ConnectorConfiguration implements CamelConfiguration {
         SyncMetrics metrics = new SyncMetrics(context);
         registry.bind("syncMetrics", metrics);
         registry.bind("syncLedger", new SyncLedger(dataSource, merge, metrics));
-        registry.bind("syncCursor", new SyncCursor(dataSource));
+        SyncCursor cursor = new SyncCursor(dataSource);
+        registry.bind("syncCursor", cursor);
         registry.bind("dataverseWebhook", new DataverseWebhook(settings.get("dataverse.webhook.key")));
         JdbcMessageIdRepository changes = new JdbcMessageIdRepository(dataSource, "dynamics-365-to-partner-center");
         changes.setCreateTableIfNotExists(false);
@@ -115,6 +117,13 @@ public class ConnectorConfiguration implements CamelConfiguration {
         registry.bind("odataResults", new ODataResults());
         registry.bind("httpAnswers", new HttpAnswers());
         registry.bind("retryAfter", new RetryAfter(settings.getInt("sync.retry.max-delay-ms", 60000), metrics));
+        registry.bind("remoteCircuitBreakers", new RemoteCircuitBreakers(new RemoteCircuitBreakers.Settings(
+                settings.getBoolean("sync.circuit-breaker.enabled", true),
+                settings.getInt("sync.circuit-breaker.failure-rate-percent", 50),
+                settings.getInt("sync.circuit-breaker.window-calls", 20),
+                settings.getInt("sync.circuit-breaker.minimum-calls", 10),
+                settings.getInt("sync.circuit-breaker.open-ms", 15000),
+                settings.getInt("sync.circuit-breaker.half-open-calls", 3)), metrics));
         registry.bind("deadLetters", new DeadLetters(dataSource, context));
         // Camel's JDBC idempotent repository on camel_messageprocessed (created by Flyway).
         JdbcMessageIdRepository events = new JdbcMessageIdRepository(dataSource, "partner-center-to-dynamics-365");
@@ -123,7 +132,7 @@ public class ConnectorConfiguration implements CamelConfiguration {
         context.addService(events, true, true);
 
         // Backfill / reconciliation progress and plan; its page-parallel pool.
-        registry.bind("reconciliation", new Reconciliation(settings.get("sync.reconciliation.referral-filter"), 100));
+        registry.bind("reconciliation", new Reconciliation(settings.get("sync.reconciliation.referral-filter"), 100, cursor));
         registry.bind("reconciliationPool", context.getExecutorServiceManager().newFixedThreadPool(this,
                 "reconciliation", settings.getInt("sync.concurrency", 4)));
 

@@ -11,6 +11,7 @@ import dev.cosell.connector.health.RemoteSystemHealthCheck;
 import dev.cosell.connector.health.StoreHealthCheck;
 import dev.cosell.connector.health.SyncFreshnessHealthCheck;
 import dev.cosell.connector.health.WebhookRegistrationHealthCheck;
+import dev.cosell.connector.sync.RemoteCircuitBreakers;
 import org.apache.camel.health.HealthCheckRegistry;
 
 import org.apache.camel.CamelContext;
@@ -63,6 +64,12 @@ public class ConnectorOperations extends ServiceSupport {
                 .replay(id < 0 ? null : id);
     }
 
+    @org.apache.camel.api.management.ManagedAttribute(description = "Circuit breaker state per remote system")
+    public String getCircuitBreakers() {
+        return context.getRegistry().lookupByNameAndType("remoteCircuitBreakers", RemoteCircuitBreakers.class)
+                .states().toString();
+    }
+
     @ManagedOperation(description = "Number of open dead letters")
     public int openDeadLetters() {
         return context.getRegistry().lookupByNameAndType("deadLetters", dev.cosell.connector.sync.DeadLetters.class)
@@ -96,8 +103,11 @@ public class ConnectorOperations extends ServiceSupport {
         String dataverse = props.resolveProperty("dataverse.url").orElseThrow()
                 + props.resolveProperty("dataverse.api-path").orElse("/api/data/v9.2") + "/WhoAmI";
         String webhooks = props.resolveProperty("partnercenter.webhooks-url").orElseThrow() + "/registration";
-        health.register(new RemoteSystemHealthCheck("partner-center", pc::header, webhooks, Set.of(200, 404), ssl));
-        health.register(new RemoteSystemHealthCheck("dataverse", dv::header, dataverse, Set.of(200), ssl));
+        RemoteCircuitBreakers breakers = registry.lookupByNameAndType("remoteCircuitBreakers", RemoteCircuitBreakers.class);
+        health.register(new RemoteSystemHealthCheck("partner-center", pc::header, webhooks, Set.of(200, 404), ssl,
+                () -> breakers.state("partnercenter")));
+        health.register(new RemoteSystemHealthCheck("dataverse", dv::header, dataverse, Set.of(200), ssl,
+                () -> breakers.state("dataverse")));
         health.register(new StoreHealthCheck(registry.lookupByNameAndType("dataSource", DataSource.class),
                 Integer.parseInt(props.resolveProperty("sync.health.dead-letter-threshold").orElse("10"))));
         health.register(new WebhookRegistrationHealthCheck(template));

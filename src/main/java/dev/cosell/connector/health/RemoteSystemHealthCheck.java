@@ -15,7 +15,7 @@ import org.apache.camel.impl.health.AbstractHealthCheck;
 /**
  * A remote system is UP when a token can be had for it and a cheap authenticated GET answers with one
  * of the expected statuses (Dataverse: WhoAmI 200; Partner Center: webhook registration 200 or 404).
- * Readiness only: an outage of Partner Center or Dataverse is no reason to restart the connector.
+ * The detail {@code circuit-breaker} gives the state of the flows' breaker for the system. Readiness only: an outage of Partner Center or Dataverse is no reason to restart the connector.
  */
 public final class RemoteSystemHealthCheck extends AbstractHealthCheck {
 
@@ -23,10 +23,12 @@ public final class RemoteSystemHealthCheck extends AbstractHealthCheck {
     private final String url;
     private final Set<Integer> healthy;
     private final HttpClient http;
+    private final Supplier<String> circuitBreaker;
 
     public RemoteSystemHealthCheck(String id, Supplier<String> authorization, String url, Set<Integer> healthy,
-            javax.net.ssl.SSLContext ssl) {
+            javax.net.ssl.SSLContext ssl, Supplier<String> circuitBreaker) {
         super("cosell", id);
+        this.circuitBreaker = circuitBreaker;
         this.authorization = authorization;
         this.url = url;
         this.healthy = healthy;
@@ -41,6 +43,8 @@ public final class RemoteSystemHealthCheck extends AbstractHealthCheck {
     @Override
     protected void doCall(HealthCheckResultBuilder builder, Map<String, Object> options) {
         builder.detail("url", url);
+        // The flows' view: OPEN means calls are paused after an outage (see RemoteCircuitBreakers).
+        builder.detail("circuit-breaker", circuitBreaker.get());
         String header;
         try {
             header = authorization.get();

@@ -20,4 +20,10 @@ public final class HttpAnswers {
         HttpOperationFailedException h = httpFailure(e);
         return h != null && (h.getStatusCode() == 429 || h.getStatusCode() >= 500);
     }
+
+    /** Dataverse refused a change-tracking delta link as too old (400 with error 0x80044352). */
+    public boolean deltaLinkExpired(Exception e) {
+        return e instanceof HttpOperationFailedException h && h.getStatusCode() == 400
+                && h.getResponseBody() != null && h.getResponseBody().contains("0x80044352");
+    }
 }

@@ -14,7 +14,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Progress and plan of a backfill / reconciliation run (routes/reconciliation.yaml): counts, rate and
- * ETA in the log and over JMX, and, for a dry run, the list of what would be done.
+ * ETA (from the last complete run's count: Partner Center gives no total) in the log and over JMX, and, for a dry run, the list of what would be done.
  */
 public final class Reconciliation {
 
@@ -26,12 +26,19 @@ public final class Reconciliation {
     private volatile Instant startedAt;
     private volatile Instant finishedAt;
     private volatile Long expected;
+    private volatile long resumedFrom;
+    private static final String TOTAL = "reconciliation-referrals-last-total";
+    private static final String DONE = "reconciliation-referrals-done";
     private volatile boolean running;
     private final List<String> plan = new ArrayList<>();
 
-    public Reconciliation(String referralFilter, int pageSize) {
+    private final SyncCursor cursor;
+    private volatile boolean dryRun;
+
+    public Reconciliation(String referralFilter, int pageSize, SyncCursor cursor) {
         this.referralFilter = referralFilter;
         this.pageSize = pageSize;
+        this.cursor = cursor;
     }
 
     /** The first page's query: the configured filter, the page size. */
@@ -43,37 +50,63 @@ public final class Reconciliation {
         return q;
     }
 
-    /** @param checkpoint the stored page position, or null for a run from the first page */
-    public synchronized void start(String checkpoint) {
+    /**
+     * @param checkpoint the stored page position, or null for a run from the first page
+     * @param dryRun     a dry run stores nothing (no count, no total)
+     */
+    public synchronized void start(String checkpoint, Boolean dryRun) {
         boolean resumed = checkpoint != null;
+        this.dryRun = Boolean.TRUE.equals(dryRun);
         running = true;
         startedAt = Instant.now();
         finishedAt = null;
-        processed.set(0);
+        // Partner Center's list gives no total: the ETA uses the last complete run's count, and a
+        // resumed run counts on from what it had done before the stop.
+        expected = number(cursor.get(TOTAL));
+        Long doneBefore = resumed ? number(cursor.get(DONE)) : null;
+        long before = doneBefore == null ? 0 : doneBefore;
+        processed.set(before);
+        resumedFrom = before;
         plan.clear();
-        LOG.info("Reconciliation {}: referrals matching [{}], {} per page", resumed ? "resumed from its checkpoint"
-                : "started", referralFilter, pageSize);
+        LOG.info("Reconciliation {}: referrals matching [{}], {} per page{}", resumed ? "resumed from its checkpoint ("
+                + before + " done)" : "started", referralFilter, pageSize,
+                expected == null ? "" : ", about " + expected + " expected (the last run's count)");
     }
 
-    /** Total to expect, when a source tells it (for the ETA). */
-    public void expect(Long total) {
-        this.expected = total;
-    }
-
+    /** After each page (its checkpoint stored): count, rate, ETA when a total is known. */
     public void page(int count) {
         long done = processed.addAndGet(count);
+        if (!dryRun) {
+            cursor.put(DONE, String.valueOf(done));
+        }
         double seconds = Math.max(0.001, Duration.between(startedAt, Instant.now()).toMillis() / 1000.0);
-        double rate = done / seconds;
-        String eta = expected == null || rate == 0 ? "unknown (Partner Center gives no total)"
-                : Math.max(0, Math.round((expected - done) / rate)) + " s";
-        LOG.info("Reconciliation: {} referrals done, {} /s, ETA {}", done, String.format("%.1f", rate), eta);
+        double rate = (done - resumedFrom) / seconds;
+        Long total = expected;
+        if (total == null || rate <= 0) {
+            LOG.info("Reconciliation: {} referrals done, {} /s", done, String.format("%.1f", rate));
+        } else {
+            LOG.info("Reconciliation: {} of about {} referrals done, {} /s, ETA {} s", done, total,
+                    String.format("%.1f", rate), Math.max(0, Math.round((total - done) / rate)));
+        }
     }
 
     public synchronized void finish() {
         running = false;
         finishedAt = Instant.now();
+        if (!dryRun) {
+            cursor.put(TOTAL, String.valueOf(processed.get()));
+            cursor.put(DONE, null);
+        }
         LOG.info("Reconciliation finished: {} referrals in {} ms; Dataverse opportunities are re-read at the next poll",
                 processed.get(), Duration.between(startedAt, finishedAt).toMillis());
+    }
+
+    private static Long number(String text) {
+        try {
+            return text == null ? null : Long.valueOf(text);
+        } catch (NumberFormatException e) {
+            return null;
+        }
     }
 
     /** A dry run's decision for one referral (no write is made). */
@@ -107,8 +140,14 @@ public final class Reconciliation {
         return List.copyOf(plan);
     }
 
+    /** Referrals done, counting those done before a resume. */
     public long processed() {
         return processed.get();
+    }
+
+    /** Referrals done by this run since it started or resumed. */
+    public long processedThisRun() {
+        return processed.get() - resumedFrom;
     }
 
     public boolean running() {
@@ -117,6 +156,6 @@ public final class Reconciliation {
 
     public String status() {
         return (running ? "running" : finishedAt == null ? "never run" : "finished " + finishedAt) + ", " + processed.get()
-                + " referrals";
+                + " referrals" + (running && expected != null ? " of about " + expected : "");
     }
 }

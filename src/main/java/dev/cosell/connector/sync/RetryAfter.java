@@ -16,6 +16,7 @@ import org.slf4j.LoggerFactory;
  * Used as {@code onExceptionOccurredRef} of the retry policy: when the remote answered 429 or 503 with
  * {@code Retry-After} (seconds or an HTTP date), the next redelivery waits that long (capped), instead
  * of the policy's own exponential delay. Sets {@code CamelRedeliveryDelay}, which overrides the policy.
+ * A call held back by an open circuit breaker is tried again when the breaker may let it through.
  */
 public final class RetryAfter implements Processor {
 
@@ -32,6 +33,10 @@ public final class RetryAfter implements Processor {
     @Override
     public void process(Exchange exchange) {
         Exception e = exchange.getProperty(Exchange.EXCEPTION_CAUGHT, Exception.class);
+        if (e instanceof RemoteCircuitBreakers.RemoteSystemUnavailableException open) {
+            exchange.getIn().setHeader(Exchange.REDELIVERY_DELAY, Math.min(open.getRetryInMs(), maxDelayMs));
+            return;
+        }
         HttpOperationFailedException http = HttpAnswers.httpFailure(e);
         if (http == null) {
             return;

@@ -6,7 +6,8 @@ import org.apache.camel.CamelContext;
 /**
  * Connector counters in Camel's Micrometer registry (scraped at /observe/metrics, next to Camel's
  * per-route timers): sync decisions per flow ({@code cosell_sync_decisions_total{flow,decision}}) and
- * throttling answers ({@code cosell_api_throttled_total{status}}). API calls per remote system are
+ * throttling answers ({@code cosell_api_throttled_total{status}}), circuit breakers
+ * ({@code cosell_api_short_circuited_total{system}}, {@code cosell_circuit_transitions_total{system,state}}). API calls per remote system are
  * counted in routes/remote-calls.yaml with the micrometer component.
  */
 public final class SyncMetrics {
@@ -29,6 +30,22 @@ public final class SyncMetrics {
         MeterRegistry r = registry();
         if (r != null) {
             r.counter("cosell.api.throttled", "status", String.valueOf(status)).increment();
+        }
+    }
+
+    /** A call not sent because the system's circuit breaker is open or half-open. */
+    public void shortCircuited(String system) {
+        MeterRegistry r = registry();
+        if (r != null) {
+            r.counter("cosell.api.short.circuited", "system", system).increment();
+        }
+    }
+
+    /** A circuit breaker changed state ({@code cosell_circuit_transitions_total{system,state}}). */
+    public void circuitTransition(String system, String state) {
+        MeterRegistry r = registry();
+        if (r != null) {
+            r.counter("cosell.circuit.transitions", "system", system, "state", state).increment();
         }
     }
 

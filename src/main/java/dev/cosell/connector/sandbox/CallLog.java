@@ -67,6 +67,50 @@ public final class CallLog {
         }
     }
 
+    /**
+     * One whole request and its answer, kept while {@link #capture} is on: what the benchmark's bare
+     * replay re-sends. Headers: the request's concurrency/preference headers and the answer's id/eTag
+     * headers only.
+     */
+    public record Captured(long seq, long startedNanos, long endedNanos, String method, String uri,
+            Map<String, String> requestHeaders, String requestBody, int status, Map<String, String> responseHeaders,
+            String responseBody) {
+    }
+
+    private final List<Captured> captured = new ArrayList<>();
+    private volatile boolean capturing;
+
+    /** Starts (clearing what was kept) or stops keeping whole requests and answers. */
+    public void capture(boolean on) {
+        synchronized (captured) {
+            if (on) {
+                captured.clear();
+            }
+            capturing = on;
+        }
+    }
+
+    public boolean capturing() {
+        return capturing;
+    }
+
+    void keep(Captured c) {
+        synchronized (captured) {
+            if (capturing) {
+                captured.add(c);
+            }
+        }
+    }
+
+    /** What was kept, in the order the requests started. */
+    public List<Captured> captured() {
+        synchronized (captured) {
+            List<Captured> copy = new ArrayList<>(captured);
+            copy.sort(java.util.Comparator.comparingLong(Captured::startedNanos));
+            return copy;
+        }
+    }
+
     public void reset() {
         counts.clear();
         synchronized (entries) {

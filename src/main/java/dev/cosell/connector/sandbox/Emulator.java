@@ -1,5 +1,6 @@
 package dev.cosell.connector.sandbox;
 
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -144,9 +145,14 @@ public abstract class Emulator implements AutoCloseable {
     private void wire(Route route, String template, boolean authenticated, Handler<RoutingContext> handler) {
         route.handler(ctx -> {
             long started = System.nanoTime();
-            ctx.addEndHandler(done -> calls.record(template, ctx.request().method().name(), ctx.request().uri(),
-                    Boolean.TRUE.equals(ctx.get("dropped")) ? 0 : ctx.response().getStatusCode(),
-                    System.nanoTime() - started));
+            ctx.addEndHandler(done -> {
+                calls.record(template, ctx.request().method().name(), ctx.request().uri(),
+                        Boolean.TRUE.equals(ctx.get("dropped")) ? 0 : ctx.response().getStatusCode(),
+                        System.nanoTime() - started);
+                if (calls.capturing()) {
+                    capture(ctx, started);
+                }
+            });
             Faults.Fault fault = faults.next(ctx.request().method().name(), ctx.request().path());
             if (fault == null) {
                 authorize(ctx, authenticated);
@@ -224,12 +230,45 @@ public abstract class Emulator implements AutoCloseable {
         json(ctx, status, body, Map.of());
     }
 
+    private static final List<String> CAPTURED_REQUEST_HEADERS = List.of("If-Match", "If-None-Match", "Prefer",
+            "Content-Type");
+    private static final List<String> CAPTURED_RESPONSE_HEADERS = List.of("OData-EntityId", "ETag", "Location");
+
+    /** Keeps the whole request and answer for the benchmark's replay (only while capturing). */
+    private void capture(RoutingContext ctx, long started) {
+        Map<String, String> request = new java.util.LinkedHashMap<>();
+        for (String h : CAPTURED_REQUEST_HEADERS) {
+            String v = ctx.request().getHeader(h);
+            if (v != null) {
+                request.put(h, v);
+            }
+        }
+        Map<String, String> response = new java.util.LinkedHashMap<>();
+        for (String h : CAPTURED_RESPONSE_HEADERS) {
+            String v = ctx.response().headers().get(h);
+            if (v != null) {
+                response.put(h, v);
+            }
+        }
+        Buffer body = ctx.body() == null ? null : ctx.body().buffer();
+        byte[] answer = ctx.get(RESPONSE_BODY);
+        calls.keep(new CallLog.Captured(0, started, System.nanoTime(), ctx.request().method().name(),
+                ctx.request().uri(), request, body == null ? null : body.toString(java.nio.charset.StandardCharsets.UTF_8),
+                ctx.response().getStatusCode(), response,
+                answer == null ? null : new String(answer, java.nio.charset.StandardCharsets.UTF_8)));
+    }
+
+    /** Context key under which an answer's body is left for {@link #capture}. */
+    protected static final String RESPONSE_BODY = "cosell.responseBody";
+
     protected static void json(RoutingContext ctx, int status, JsonNode body, Map<String, String> headers) {
         var response = ctx.response().setStatusCode(status);
         headers.forEach(response::putHeader);
         try {
+            byte[] bytes = JSON.writeValueAsBytes(body);
+            ctx.put(RESPONSE_BODY, bytes);
             response.putHeader("Content-Type", "application/json; charset=utf-8")
-                    .end(Buffer.buffer(JSON.writeValueAsBytes(body)));
+                    .end(Buffer.buffer(bytes));
         } catch (Exception e) {
             throw new IllegalStateException(e);
         }

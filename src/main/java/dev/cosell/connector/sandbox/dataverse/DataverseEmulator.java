@@ -84,6 +84,7 @@ public final class DataverseEmulator extends Emulator {
                 ctx.request().query(), headers, body == null ? new byte[0] : body.getBytes()));
         var response = ctx.response().setStatusCode(r.status());
         r.headers().forEach(response::putHeader);
+        ctx.put(RESPONSE_BODY, r.body());
         response.end(Buffer.buffer(r.body()));
     }
 

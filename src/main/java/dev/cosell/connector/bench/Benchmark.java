@@ -1,0 +1,603 @@
+package dev.cosell.connector.bench;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
+import java.util.function.BooleanSupplier;
+import java.util.stream.Collectors;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.cosell.connector.sandbox.CallLog;
+import dev.cosell.connector.sandbox.Sandbox;
+
+/**
+ * The benchmark (bench/run): emulators with throttling off in this JVM, the connector as a child JVM
+ * against them over loopback HTTPS, and one table of figures (also written as JSON):
+ * <ol>
+ * <li>webhook → opportunity written latency for referral-created events at a steady rate, and for updates;</li>
+ * <li>opportunity change → referral written latency, with the wait for the poll apart from processing;</li>
+ * <li>backfill of referrals (and of flagged opportunities the other way) beside a bare replay of the
+ * same calls with a plain HttpClient;</li>
+ * <li>API calls per synced change per remote system, and writes on echo;</li>
+ * <li>the connector JVM's peak heap and RSS during the backfill.</li>
+ * </ol>
+ * Not a test: figures depend on the machine. Arguments: {@code --name=value}, see {@link Options}.
+ */
+public final class Benchmark {
+
+    static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+    /** Sizes and rates (defaults finish in about 4 minutes on 2 cores). */
+    record Options(int creates, int updates, double rate, int opportunityChanges, int backfill, int backfillOpportunities,
+            int warmup, String connectorHeap, int pollIntervalMs, Path out) {
+
+        static Options parse(String[] args) {
+            Map<String, String> a = new HashMap<>();
+            for (String arg : args) {
+                if (!arg.startsWith("--") || !arg.contains("=")) {
+                    throw new IllegalArgumentException("arguments are --name=value, got " + arg);
+                }
+                a.put(arg.substring(2, arg.indexOf('=')), arg.substring(arg.indexOf('=') + 1));
+            }
+            return new Options(Integer.parseInt(a.getOrDefault("creates", "2000")),
+                    Integer.parseInt(a.getOrDefault("updates", "500")), Double.parseDouble(a.getOrDefault("rate", "50")),
+                    Integer.parseInt(a.getOrDefault("opportunity-changes", "200")),
+                    Integer.parseInt(a.getOrDefault("backfill", "10000")),
+                    Integer.parseInt(a.getOrDefault("backfill-opportunities", "2000")),
+                    Integer.parseInt(a.getOrDefault("warmup", "200")), a.getOrDefault("connector-heap", "512m"),
+                    Integer.parseInt(a.getOrDefault("poll-interval-ms", "2000")),
+                    Path.of(a.getOrDefault("out", "target/bench")));
+        }
+    }
+
+    private final Options options;
+    private final ObjectNode results = JSON.createObjectNode();
+    private final List<String> table = new ArrayList<>();
+
+    private Benchmark(Options options) {
+        this.options = options;
+    }
+
+    public static void main(String[] args) throws Exception {
+        Options options = Options.parse(args);
+        Benchmark b = new Benchmark(options);
+        b.run();
+        System.exit(0);
+    }
+
+    private void run() throws Exception {
+        Files.createDirectories(options.out());
+        results.put("startedAt", Instant.now().toString());
+        results.set("options", JSON.valueToTree(Map.of("creates", options.creates(), "updates", options.updates(),
+                "ratePerSecond", options.rate(), "opportunityChanges", options.opportunityChanges(), "backfill",
+                options.backfill(), "backfillOpportunities", options.backfillOpportunities(), "connectorHeap",
+                options.connectorHeap(), "pollIntervalMs", options.pollIntervalMs())));
+        results.set("machine", JSON.valueToTree(Map.of("cores", Runtime.getRuntime().availableProcessors(), "java",
+                System.getProperty("java.vm.name") + " " + System.getProperty("java.version"), "os",
+                System.getProperty("os.name") + " " + System.getProperty("os.arch"))));
+        if (options.creates() > 0) {
+            latency();
+        }
+        if (options.backfill() > 0) {
+            backfillReferrals();
+        }
+        if (options.backfillOpportunities() > 0) {
+            backfillOpportunities();
+        }
+        results.put("finishedAt", Instant.now().toString());
+        String stamp = LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"));
+        Files.writeString(options.out().resolve("results-" + stamp + ".json"), JSON.writeValueAsString(results));
+        Files.writeString(options.out().resolve("latest.json"), JSON.writeValueAsString(results));
+        System.out.println();
+        System.out.println("cosell-connector benchmark (" + Runtime.getRuntime().availableProcessors() + " cores, "
+                + System.getProperty("java.version") + ")");
+        table.forEach(System.out::println);
+        System.out.println("JSON: " + options.out().resolve("results-" + stamp + ".json"));
+    }
+
+    // ------------------------------------------------------------------------------------ 1, 2, 4
+
+    private void latency() throws Exception {
+        try (Sandbox sandbox = Sandbox.start(Sandbox.Options.defaults());
+                ConnectorProcess connector = ConnectorProcess.start(sandbox, options.out().resolve("latency"),
+                        options.connectorHeap(), Map.of("sync.poll-interval-ms", String.valueOf(options.pollIntervalMs())),
+                        "connector-latency")) {
+            String tenant = sandbox.tenant();
+            awaitUntil("webhook registration", 60, () -> sandbox.partnerCenter().webhooks().registration(tenant) != null);
+            var dv = sandbox.dataverse();
+            var pc = sandbox.partnerCenter();
+
+            // Warm-up (not measured): the JIT, pools, token and certificate caches.
+            List<String> warm = createReferrals(sandbox, options.warmup(), "Warmup", new LinkedHashMap<>());
+            awaitUntil("warm-up", 120, () -> opportunityIdsByReferral(sandbox).keySet().containsAll(warm));
+
+            // Referral created → opportunity written.
+            Map<String, Long> sent = new LinkedHashMap<>();
+            long phase = System.currentTimeMillis();
+            List<String> created = createReferrals(sandbox, options.creates(), "Bench", sent);
+            awaitUntil("opportunities for the created referrals", 300,
+                    () -> opportunityIdsByReferral(sandbox).keySet().containsAll(created));
+            settle(sandbox);
+            Window creates = new Window(sandbox, phase);
+            List<Long> createLatency = new ArrayList<>();
+            Map<String, Long> written = firstEnd(dv.calls(), phase, "PATCH", "cosell_referralid");
+            for (String id : created) {
+                Long w = written.get(id);
+                if (w != null) {
+                    createLatency.add(w - sent.get(id));
+                }
+            }
+
+            // Referral updated by Microsoft → opportunity updated.
+            Map<String, String> opportunityOf = opportunityIdsByReferral(sandbox);
+            int updates = Math.min(options.updates(), created.size());
+            Map<String, Long> updateSent = new LinkedHashMap<>();
+            phase = System.currentTimeMillis();
+            pace(updates, i -> {
+                String id = created.get(i);
+                updateSent.put(opportunityOf.get(id), System.currentTimeMillis());
+                pc.updateAsMicrosoft(tenant, id, (ObjectNode) JSON.createObjectNode().set("details",
+                        JSON.createObjectNode().put("dealValue", 70000 + i)));
+            });
+            awaitUntil("updated opportunities", 300, () -> updateSent.keySet().stream()
+                    .allMatch(o -> dv.api().row("opportunities", o).path("estimatedvalue").asLong() >= 70000));
+            settle(sandbox);
+            Window updateWindow = new Window(sandbox, phase);
+            Map<String, Long> patched = firstEnd(dv.calls(), phase, "PATCH", "opportunities(");
+            List<Long> updateLatency = new ArrayList<>();
+            updateSent.forEach((o, t) -> {
+                Long w = patched.get(o);
+                if (w != null) {
+                    updateLatency.add(w - t);
+                }
+            });
+
+            // Opportunity flagged / changed by a seller → referral written.
+            phase = System.currentTimeMillis();
+            Map<String, Long> flaggedAt = new LinkedHashMap<>();
+            pace(options.opportunityChanges(), i -> {
+                String id = UUID.randomUUID().toString();
+                flaggedAt.put(id, System.currentTimeMillis());
+                seedOpportunity(sandbox, id, "Seller deal " + i);
+            });
+            awaitUntil("referrals for flagged opportunities", 300,
+                    () -> referralIdsByOpportunity(sandbox).keySet().containsAll(flaggedAt.keySet()));
+            settle(sandbox);
+            Window flagWindow = new Window(sandbox, phase);
+            Map<String, String> referralOf = referralIdsByOpportunity(sandbox);
+            Map<String, Long> postedAt = firstEnd(pc.calls(), phase, "POST", "/v1.0/engagements/referrals");
+            List<Long> flagLatency = new ArrayList<>();
+            List<Long> flagWait = new ArrayList<>();
+            List<Long> polls = pollStarts(dv.calls(), phase);
+            // POSTs carry no id in the URI: match the referral's createdDateTime instead.
+            for (var e : flaggedAt.entrySet()) {
+                var referral = pc.referrals().get(tenant, referralOf.get(e.getKey()));
+                long w = Instant.parse(referral.path("createdDateTime").asText().replaceFirst("(\\.\\d{3})\\d*", "$1")
+                        .replace("+00:00", "Z")).toEpochMilli();
+                flagLatency.add(w - e.getValue());
+                flagWait.add(firstAfter(polls, e.getValue()) - e.getValue());
+            }
+            postedAt.clear();
+
+            phase = System.currentTimeMillis();
+            Map<String, Long> editedAt = new LinkedHashMap<>();
+            List<String> flagged = new ArrayList<>(flaggedAt.keySet());
+            pace(flagged.size(), i -> {
+                String id = flagged.get(i);
+                editedAt.put(referralOf.get(id), System.currentTimeMillis());
+                ObjectNode change = JSON.createObjectNode().put("opportunityid", id).put("estimatedvalue", 90000 + i);
+                dv.api().seed("opportunities", List.of(change));
+            });
+            awaitUntil("referrals updated from opportunities", 300, () -> editedAt.keySet().stream()
+                    .allMatch(r -> pc.referrals().get(tenant, r).path("details").path("dealValue").asLong() >= 90000));
+            settle(sandbox);
+            Window editWindow = new Window(sandbox, phase);
+            Map<String, Long> putAt = firstEnd(pc.calls(), phase, "PUT", "/v1.0/engagements/referrals/");
+            polls = pollStarts(dv.calls(), phase);
+            List<Long> editLatency = new ArrayList<>();
+            List<Long> editWait = new ArrayList<>();
+            for (var e : editedAt.entrySet()) {
+                Long w = putAt.get(e.getKey());
+                if (w != null) {
+                    editLatency.add(w - e.getValue());
+                    editWait.add(firstAfter(polls, e.getValue()) - e.getValue());
+                }
+            }
+
+            ObjectNode l = results.putObject("latency");
+            l.set("referralCreatedToOpportunityWritten", stats(createLatency));
+            l.set("referralUpdatedToOpportunityWritten", stats(updateLatency));
+            l.set("opportunityFlaggedToReferralWritten", stats(flagLatency));
+            l.set("opportunityFlaggedWaitForPoll", stats(flagWait));
+            l.set("opportunityFlaggedProcessing", stats(minus(flagLatency, flagWait)));
+            l.set("opportunityChangedToReferralWritten", stats(editLatency));
+            l.set("opportunityChangedWaitForPoll", stats(editWait));
+            l.set("opportunityChangedProcessing", stats(minus(editLatency, editWait)));
+            l.put("pollIntervalMs", options.pollIntervalMs());
+            ObjectNode c = results.putObject("callsPerChange");
+            c.set("referralCreated", creates.perChange(created.size()));
+            c.set("referralUpdated", updateWindow.perChange(updates));
+            c.set("opportunityFlagged", flagWindow.perChange(flaggedAt.size()));
+            c.set("opportunityChanged", editWindow.perChange(editedAt.size()));
+            ObjectNode echo = results.putObject("echoWrites");
+            echo.put("partnerCenterWritesForPartnerCenterChanges", creates.pcWrites + updateWindow.pcWrites);
+            echo.put("dataverseWritesForDataverseChanges", editWindow.dvWrites);
+            echo.put("dataverseLinkWriteBacksForFlaggedOpportunities", flagWindow.dvWrites);
+
+            table.add("");
+            table.add(String.format("%-46s %7s %7s %7s %7s %6s", "Latency (ms)", "p50", "p95", "p99", "max", "n"));
+            row("webhook: referral created -> opportunity", createLatency);
+            row("webhook: referral updated -> opportunity", updateLatency);
+            row("opportunity flagged -> referral (end to end)", flagLatency);
+            row("  of which waiting for the poll", flagWait);
+            row("  processing after the poll", minus(flagLatency, flagWait));
+            row("opportunity changed -> referral (end to end)", editLatency);
+            row("  of which waiting for the poll", editWait);
+            row("  processing after the poll", minus(editLatency, editWait));
+            table.add("  (Dataverse poll interval " + options.pollIntervalMs() + " ms; " + options.creates()
+                    + " creates and " + updates + " updates at " + options.rate() + "/s)");
+            table.add("");
+            table.add(String.format("%-46s %12s %12s %10s", "API calls per synced change", "Partner Ctr", "Dataverse",
+                    "(+ polls)"));
+            callsRow("referral created (webhook)", creates, created.size());
+            callsRow("referral updated (webhook)", updateWindow, updates);
+            callsRow("opportunity flagged (poll)", flagWindow, flaggedAt.size());
+            callsRow("opportunity changed (poll)", editWindow, editedAt.size());
+            table.add(String.format("Echo writes: %d Partner Center writes for Partner Center changes, %d Dataverse writes "
+                    + "for Dataverse changes (must be 0); %d link write-backs for %d flagged opportunities",
+                    creates.pcWrites + updateWindow.pcWrites, editWindow.dvWrites, flagWindow.dvWrites, flaggedAt.size()));
+        }
+    }
+
+    private List<String> createReferrals(Sandbox sandbox, int n, String prefix, Map<String, Long> sent) {
+        List<String> ids = new ArrayList<>();
+        pace(n, i -> {
+            long t = System.currentTimeMillis();
+            String id = sandbox.partnerCenter().createAsMicrosoft(sandbox.tenant(),
+                    Referrals.referral(prefix + " Customer " + (i % 50), prefix + " " + i)).path("id").asText();
+            sent.put(id, t);
+            ids.add(id);
+        });
+        return ids;
+    }
+
+    private void seedOpportunity(Sandbox sandbox, String id, String name) {
+        String accountId = UUID.nameUUIDFromBytes(("account:" + name).getBytes()).toString();
+        sandbox.dataverse().api().seed("accounts", List.of((ObjectNode) JSON.createObjectNode().put("accountid", accountId)
+                .put("name", name + " Ltd").put("address1_city", "Oslo").put("address1_country", "NO")));
+        sandbox.dataverse().api().seed("opportunities", List.of((ObjectNode) JSON.createObjectNode().put("opportunityid", id)
+                .put("name", name).put("estimatedvalue", 40000).put("estimatedclosedate", "2027-04-30")
+                .put("description", "Partner-led " + name).put("cosell_syncwithpartnercenter", true)
+                .put("cosell_howcanmicrosofthelp", 100000001).put("cosell_products", "Azure")
+                .put("parentaccountid@odata.bind", "/accounts(" + accountId + ")")));
+    }
+
+    /** Runs {@code n} actions at the configured steady rate. */
+    private void pace(int n, java.util.function.IntConsumer action) {
+        long period = (long) (1_000_000_000L / options.rate());
+        long start = System.nanoTime();
+        for (int i = 0; i < n; i++) {
+            long due = start + i * period;
+            long wait = due - System.nanoTime();
+            if (wait > 0) {
+                LockSupport.parkNanos(wait);
+            }
+            action.accept(i);
+        }
+    }
+
+    /** Lets the echoes of the last writes (webhooks for our own writes, the next polls) come and go. */
+    private void settle(Sandbox sandbox) {
+        long quietFor = Math.max(3000, options.pollIntervalMs() * 2L + 1000);
+        long last = -1;
+        long since = System.currentTimeMillis();
+        while (System.currentTimeMillis() - since < quietFor) {
+            long writes = writes(sandbox.dataverse().calls()) + writes(sandbox.partnerCenter().calls());
+            if (writes != last) {
+                last = writes;
+                since = System.currentTimeMillis();
+            }
+            LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(200));
+        }
+    }
+
+    private static long writes(CallLog log) {
+        return log.countMethod("POST") + log.countMethod("PATCH") + log.countMethod("PUT");
+    }
+
+    /** Calls the emulators counted from {@code from} until now. */
+    private static final class Window {
+        final long pc;
+        final long dv;
+        final long dvPolls;
+        final long pcWrites;
+        final long dvWrites;
+
+        Window(Sandbox sandbox, long from) {
+            var pcCalls = sandbox.partnerCenter().calls().entries().stream()
+                    .filter(e -> e.startedAtMillis() >= from && e.uri().startsWith("/v1.0/")).toList();
+            var dvCalls = sandbox.dataverse().calls().entries().stream().filter(e -> e.startedAtMillis() >= from).toList();
+            pc = pcCalls.size();
+            dvPolls = dvCalls.stream().filter(Benchmark::isPoll).count();
+            dv = dvCalls.size() - dvPolls;
+            pcWrites = pcCalls.stream().filter(e -> !e.method().equals("GET")).count();
+            dvWrites = dvCalls.stream().filter(e -> !e.method().equals("GET")).count();
+        }
+
+        ObjectNode perChange(int changes) {
+            ObjectNode n = JSON.createObjectNode();
+            n.put("changes", changes);
+            n.put("partnerCenterCalls", pc);
+            n.put("dataverseCalls", dv);
+            n.put("dataversePolls", dvPolls);
+            n.put("partnerCenterPerChange", round((double) pc / changes));
+            n.put("dataversePerChange", round((double) dv / changes));
+            return n;
+        }
+    }
+
+    private void callsRow(String label, Window w, int changes) {
+        table.add(String.format("%-46s %12.2f %12.2f %10s", label, (double) w.pc / changes, (double) w.dv / changes,
+                "(" + w.dvPolls + ")"));
+    }
+
+    /** The Dataverse poll: a GET on the opportunities collection (delta link or watermark query). */
+    static boolean isPoll(CallLog.Entry e) {
+        return e.method().equals("GET") && e.uri().startsWith("/api/data/v9.2/opportunities?");
+    }
+
+    private static List<Long> pollStarts(CallLog log, long from) {
+        return log.entries().stream().filter(e -> e.startedAtMillis() >= from && isPoll(e))
+                .map(CallLog.Entry::startedAtMillis).sorted().toList();
+    }
+
+    private static long firstAfter(List<Long> sorted, long t) {
+        for (long p : sorted) {
+            if (p >= t) {
+                return p;
+            }
+        }
+        return t;
+    }
+
+    /** For each id found in a URI: the end of the first matching call after {@code from}. */
+    private static Map<String, Long> firstEnd(CallLog log, long from, String method, String uriPart) {
+        Map<String, Long> out = new HashMap<>();
+        var guid = java.util.regex.Pattern.compile("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}");
+        for (CallLog.Entry e : log.entries()) {
+            if (e.startedAtMillis() < from || !e.method().equals(method) || !e.uri().contains(uriPart)
+                    || e.status() >= 300) {
+                continue;
+            }
+            var m = guid.matcher(e.uri());
+            long end = e.startedAtMillis() + e.micros() / 1000;
+            if (m.find()) {
+                out.putIfAbsent(m.group(), end);
+            } else {
+                out.putIfAbsent("#" + out.size(), end);
+            }
+        }
+        return out;
+    }
+
+    private static Map<String, String> opportunityIdsByReferral(Sandbox sandbox) {
+        Map<String, String> out = new HashMap<>();
+        for (var o : sandbox.dataverse().api().rows("opportunities")) {
+            String r = o.path("cosell_referralid").asText("");
+            if (!r.isEmpty()) {
+                out.put(r, o.path("opportunityid").asText());
+            }
+        }
+        return out;
+    }
+
+    private static Map<String, String> referralIdsByOpportunity(Sandbox sandbox) {
+        Map<String, String> out = new HashMap<>();
+        for (var r : sandbox.partnerCenter().referrals().all(sandbox.tenant())) {
+            String o = r.path("externalReferenceId").asText("");
+            if (!o.isEmpty()) {
+                out.put(o, r.path("id").asText());
+            }
+        }
+        return out;
+    }
+
+    // ------------------------------------------------------------------------------------ 3, 5
+
+    private void backfillReferrals() throws Exception {
+        int n = options.backfill();
+        Map<String, String> extra = Map.of("sync.reconciliation.on-startup", "true",
+                "partnercenter.webhook.register-on-startup", "false", "sync.poll-interval-ms", "3600000");
+        BackfillRun run = backfill("referrals", sandbox -> Referrals.load(sandbox, n), extra,
+                sandbox -> opportunityIdsByReferral(sandbox).size() >= n, n);
+        ObjectNode b = results.putObject("backfillReferrals");
+        run.write(b);
+        table.add("");
+        table.add(String.format("%-46s %10s %10s %10s %8s", "Backfill", "connector", "bare", "ratio", "calls"));
+        run.row(table, "referrals -> opportunities (" + n + ")");
+        ObjectNode m = results.putObject("memory");
+        m.put("records", n);
+        m.put("connectorHeapMax", options.connectorHeap());
+        m.put("peakHeapUsedMb", run.peakHeapMb);
+        m.set("heapFloorPerQuarterMb", JSON.valueToTree(run.heapFloorMb));
+        m.put("peakRssMb", run.peakRssMb);
+        memoryLine = String.format("Connector JVM during the %d-referral backfill (-Xmx%s): peak heap used %d MB, heap "
+                + "floor per quarter of the run %d / %d / %d / %d MB, peak RSS %d MB", n, options.connectorHeap(),
+                run.peakHeapMb, run.heapFloorMb[0], run.heapFloorMb[1], run.heapFloorMb[2], run.heapFloorMb[3],
+                run.peakRssMb);
+    }
+
+    private String memoryLine;
+
+    private void backfillOpportunities() throws Exception {
+        int n = options.backfillOpportunities();
+        BackfillRun run = backfill("opportunities", sandbox -> {
+            for (int i = 0; i < n; i++) {
+                seedOpportunity(sandbox, String.format("0b000000-0000-4000-8000-%012d", i), "Backfill deal " + i);
+            }
+        }, Map.of("partnercenter.webhook.register-on-startup", "false", "sync.poll-interval-ms",
+                String.valueOf(options.pollIntervalMs())), sandbox -> referralIdsByOpportunity(sandbox).size() >= n
+                        && opportunityLinks(sandbox) >= n, n);
+        run.write(results.putObject("backfillOpportunities"));
+        if (options.backfill() <= 0) {
+            table.add("");
+            table.add(String.format("%-46s %10s %10s %10s %8s", "Backfill", "connector", "bare", "ratio", "calls"));
+        }
+        run.row(table, "flagged opportunities -> referrals (" + n + ")");
+        if (memoryLine != null) {
+            table.add("");
+            table.add(memoryLine);
+        }
+    }
+
+    private static long opportunityLinks(Sandbox sandbox) {
+        return sandbox.dataverse().api().rows("opportunities").stream()
+                .filter(o -> !o.path("cosell_referralid").asText("").isEmpty()).count();
+    }
+
+    private static final class BackfillRun {
+        long connectorMs;
+        long bareMs;
+        int calls;
+        int sameStatus;
+        int concurrency;
+        long peakHeapMb;
+        long[] heapFloorMb = new long[4];
+        long peakRssMb;
+        int records;
+
+        void write(ObjectNode b) {
+            b.put("records", records);
+            b.put("connectorMs", connectorMs);
+            b.put("connectorRecordsPerSecond", round(records * 1000.0 / connectorMs));
+            b.put("bareReplayMs", bareMs);
+            b.put("bareRecordsPerSecond", round(records * 1000.0 / bareMs));
+            b.put("ratioConnectorToBare", round((double) connectorMs / bareMs));
+            b.put("calls", calls);
+            b.put("replayedWithSameStatus", sameStatus);
+            b.put("replayConcurrency", concurrency);
+        }
+
+        void row(List<String> table, String label) {
+            table.add(String.format("%-46s %8d ms %7d ms %9.2fx %8d", label, connectorMs, bareMs, (double) connectorMs / bareMs,
+                    calls));
+            table.add(String.format("  %.0f records/s vs %.0f/s bare; replay: %d of %d calls answered as recorded, "
+                    + "%d in flight", records * 1000.0 / connectorMs, records * 1000.0 / bareMs, sameStatus, calls, concurrency));
+        }
+    }
+
+    private BackfillRun backfill(String name, java.util.function.Consumer<Sandbox> load, Map<String, String> extra,
+            java.util.function.Predicate<Sandbox> finished, int records) throws Exception {
+        BackfillRun run = new BackfillRun();
+        run.records = records;
+        List<BareReplay.Call> recorded;
+        try (Sandbox sandbox = Sandbox.start(Sandbox.Options.defaults())) {
+            load.accept(sandbox);
+            sandbox.partnerCenter().calls().capture(true);
+            sandbox.dataverse().calls().capture(true);
+            try (ConnectorProcess connector = ConnectorProcess.start(sandbox, options.out().resolve("backfill-" + name),
+                    options.connectorHeap(), extra, "connector-backfill-" + name)) {
+                awaitUntil("backfill of " + name, 900, () -> finished.test(sandbox));
+                LockSupport.parkNanos(TimeUnit.SECONDS.toNanos(1));
+                List<long[]> samples = connector.heapSamples();
+                run.peakHeapMb = samples.stream().mapToLong(s -> s[1]).max().orElse(0) / (1024 * 1024);
+                // Heap floor per quarter of the run: the lowest heap used (right after a collection),
+                // i.e. what stays live. Flat floors = memory does not grow with the record count.
+                int q = Math.max(1, samples.size() / 4);
+                for (int i = 0; i < 4 && i * q < samples.size(); i++) {
+                    run.heapFloorMb[i] = samples.subList(i * q, Math.min(samples.size(), (i + 1) * q)).stream()
+                            .mapToLong(x -> x[1]).min().orElse(0) / (1024 * 1024);
+                }
+                run.peakRssMb = connector.peakRssKb() / 1024;
+            }
+            sandbox.partnerCenter().calls().capture(false);
+            sandbox.dataverse().calls().capture(false);
+            recorded = new ArrayList<>();
+            for (var c : sandbox.partnerCenter().calls().captured()) {
+                if (c.uri().startsWith("/v1.0/")) {
+                    recorded.add(new BareReplay.Call(c, true));
+                }
+            }
+            for (var c : sandbox.dataverse().calls().captured()) {
+                recorded.add(new BareReplay.Call(c, false));
+            }
+        }
+        recorded.sort(java.util.Comparator.comparingLong(c -> c.captured().startedNanos()));
+        // The connector's time: from its first call to the end of its last one (start-up excluded, as
+        // for the replay).
+        long first = recorded.get(0).captured().startedNanos();
+        long last = recorded.stream().mapToLong(c -> c.captured().endedNanos()).max().orElse(first);
+        // The last poll(s) after the work was done are not part of it.
+        run.connectorMs = (last - first) / 1_000_000;
+        run.calls = recorded.size();
+        run.concurrency = BareReplay.concurrency(recorded);
+        try (Sandbox fresh = Sandbox.start(Sandbox.Options.defaults())) {
+            load.accept(fresh);
+            BareReplay.Result r = new BareReplay(fresh).replay(recorded, run.concurrency);
+            run.bareMs = Math.max(1, r.wallMillis());
+            run.sameStatus = r.sameStatus();
+        }
+        return run;
+    }
+
+    // ------------------------------------------------------------------------------------ helpers
+
+    private static void awaitUntil(String what, int seconds, BooleanSupplier condition) {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                throw new IllegalStateException("benchmark: " + what + " not done within " + seconds + " s");
+            }
+            LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(100));
+        }
+    }
+
+    private static List<Long> minus(List<Long> a, List<Long> b) {
+        List<Long> out = new ArrayList<>();
+        for (int i = 0; i < a.size() && i < b.size(); i++) {
+            out.add(a.get(i) - b.get(i));
+        }
+        return out;
+    }
+
+    static long percentile(List<Long> sorted, double p) {
+        if (sorted.isEmpty()) {
+            return 0;
+        }
+        int i = (int) Math.ceil(p * sorted.size()) - 1;
+        return sorted.get(Math.max(0, Math.min(sorted.size() - 1, i)));
+    }
+
+    private static ObjectNode stats(List<Long> values) {
+        List<Long> s = values.stream().sorted().collect(Collectors.toList());
+        ObjectNode n = JSON.createObjectNode();
+        n.put("n", s.size());
+        n.put("p50", percentile(s, 0.50));
+        n.put("p95", percentile(s, 0.95));
+        n.put("p99", percentile(s, 0.99));
+        n.put("max", s.isEmpty() ? 0 : s.get(s.size() - 1));
+        return n;
+    }
+
+    private void row(String label, List<Long> values) {
+        List<Long> s = values.stream().sorted().toList();
+        table.add(String.format("%-46s %7d %7d %7d %7d %6d", label, percentile(s, 0.5), percentile(s, 0.95),
+                percentile(s, 0.99), s.isEmpty() ? 0 : s.get(s.size() - 1), s.size()));
+    }
+
+    private static double round(double v) {
+        return Math.round(v * 100) / 100.0;
+    }
+}

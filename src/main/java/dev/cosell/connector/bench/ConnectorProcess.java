@@ -1,0 +1,166 @@
+package dev.cosell.connector.bench;
+
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import dev.cosell.connector.CosellConnector;
+import dev.cosell.connector.sandbox.Sandbox;
+
+/**
+ * The connector as a production-like child JVM (its own heap, its own RSS) pointed at the sandbox.
+ * While it runs, its Prometheus endpoint is scraped for heap figures and /proc for its resident set.
+ */
+final class ConnectorProcess implements AutoCloseable {
+
+    private static final Pattern HEAP_USED = Pattern.compile("^jvm_memory_used_bytes\\{[^}]*area=\"heap\"[^}]*} ([0-9.E+-]+)",
+            Pattern.MULTILINE);
+    private static final Pattern LIVE_DATA = Pattern.compile("^jvm_gc_live_data_size_bytes(?:\\{[^}]*})? ([0-9.E+-]+)",
+            Pattern.MULTILINE);
+
+    private final Process process;
+    private final int managementPort;
+    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+    private final ScheduledExecutorService sampler = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "bench-memory-sampler");
+        t.setDaemon(true);
+        return t;
+    });
+    private final List<long[]> heapSamples = new ArrayList<>(); // {millis, heap used, live data after GC}
+    private volatile long peakRssKb;
+
+    private ConnectorProcess(Process process, int managementPort) {
+        this.process = process;
+        this.managementPort = managementPort;
+    }
+
+    /** Starts the connector JVM with the sandbox's properties plus {@code extra}, and waits until it serves. */
+    static ConnectorProcess start(Sandbox sandbox, Path workDir, String heap, Map<String, String> extra, String name)
+            throws Exception {
+        // A fresh store each run: tokens cached by an earlier run were signed by another sandbox.
+        if (Files.exists(workDir)) {
+            try (var files = Files.walk(workDir)) {
+                files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+            }
+        }
+        Files.createDirectories(workDir);
+        int webhookPort = freePort();
+        int managementPort = freePort();
+        Map<String, String> props = sandbox.connectorProperties(workDir, webhookPort);
+        props.put("store.url", "jdbc:h2:file:" + workDir.toAbsolutePath().resolve("store") + ";MODE=PostgreSQL;"
+                + "DATABASE_TO_LOWER=TRUE;DEFAULT_NULL_ORDERING=HIGH");
+        props.put("camel.management.port", String.valueOf(managementPort));
+        props.put("camel.main.jmx-enabled", "false");
+        props.putAll(extra);
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-Xmx" + heap));
+        // e.g. BENCH_CONNECTOR_JVM_OPTS="-XX:StartFlightRecording=filename=target/bench/connector.jfr,settings=profile"
+        String jvmOptions = System.getenv("BENCH_CONNECTOR_JVM_OPTS");
+        if (jvmOptions != null && !jvmOptions.isBlank()) {
+            cmd.addAll(List.of(jvmOptions.trim().split("\\s+")));
+        }
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), CosellConnector.class.getName(), "--config",
+                "application.properties"));
+        props.forEach((k, v) -> {
+            cmd.add("--set");
+            cmd.add(k + "=" + v);
+        });
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true)
+                .redirectOutput(workDir.resolve(name + ".log").toFile()).start();
+        ConnectorProcess c = new ConnectorProcess(p, managementPort);
+        c.awaitServing();
+        c.sampler.scheduleAtFixedRate(c::sample, 0, 500, TimeUnit.MILLISECONDS);
+        return c;
+    }
+
+    private void awaitServing() throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
+        while (System.nanoTime() < deadline) {
+            if (!process.isAlive()) {
+                throw new IllegalStateException("connector exited with " + process.exitValue() + " (see its log)");
+            }
+            try {
+                http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + managementPort + "/observe/health"))
+                        .timeout(Duration.ofSeconds(2)).build(), HttpResponse.BodyHandlers.discarding());
+                return;
+            } catch (IOException notYet) {
+                Thread.sleep(200);
+            }
+        }
+        throw new IllegalStateException("connector did not start within 90 s");
+    }
+
+    private void sample() {
+        try {
+            String metrics = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + managementPort
+                    + "/observe/metrics")).timeout(Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.ofString())
+                    .body();
+            long heap = 0;
+            Matcher m = HEAP_USED.matcher(metrics);
+            while (m.find()) {
+                heap += (long) Double.parseDouble(m.group(1));
+            }
+            Matcher live = LIVE_DATA.matcher(metrics);
+            long liveBytes = live.find() ? (long) Double.parseDouble(live.group(1)) : 0;
+            synchronized (heapSamples) {
+                heapSamples.add(new long[] { System.currentTimeMillis(), heap, liveBytes });
+            }
+            peakRssKb = Math.max(peakRssKb, rssKb("VmHWM"));
+        } catch (Exception ignored) {
+            // the next sample will do
+        }
+    }
+
+    private long rssKb(String field) {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/" + process.pid() + "/status"))) {
+                if (line.startsWith(field + ":")) {
+                    return Long.parseLong(line.replaceAll("[^0-9]", ""));
+                }
+            }
+        } catch (IOException | NumberFormatException e) {
+            // not Linux, or the process is gone
+        }
+        return 0;
+    }
+
+    List<long[]> heapSamples() {
+        synchronized (heapSamples) {
+            return List.copyOf(heapSamples);
+        }
+    }
+
+    long peakRssKb() {
+        return peakRssKb;
+    }
+
+    @Override
+    public void close() throws Exception {
+        sampler.shutdownNow();
+        sample();
+        process.destroy(); // SIGTERM: graceful stop
+        if (!process.waitFor(40, TimeUnit.SECONDS)) {
+            process.destroyForcibly();
+        }
+    }
+
+    static int freePort() throws IOException {
+        try (ServerSocket s = new ServerSocket(0)) {
+            return s.getLocalPort();
+        }
+    }
+}

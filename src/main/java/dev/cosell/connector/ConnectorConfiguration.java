@@ -133,6 +133,8 @@ public class ConnectorConfiguration implements CamelConfiguration {
 
         // Backfill / reconciliation progress and plan; its page-parallel pool.
         registry.bind("reconciliation", new Reconciliation(settings.get("sync.reconciliation.referral-filter"), 100, cursor));
+        registry.bind("opportunityChangePool", context.getExecutorServiceManager().newFixedThreadPool(this,
+                "opportunity-changes", settings.getInt("sync.concurrency", 4)));
         registry.bind("reconciliationPool", context.getExecutorServiceManager().newFixedThreadPool(this,
                 "reconciliation", settings.getInt("sync.concurrency", 4)));
 

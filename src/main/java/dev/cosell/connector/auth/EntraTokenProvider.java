@@ -102,9 +102,23 @@ public final class EntraTokenProvider {
         return "Bearer " + accessToken(scope, mode);
     }
 
+    /** Tokens handed out, reused while msal4j would return them from its cache too. */
+    private final java.util.Map<String, IAuthenticationResult> current = new java.util.concurrent.ConcurrentHashMap<>();
+
+    /** msal4j renews a cached token this long before it expires; the same rule applies here. */
+    private static final long RENEW_BEFORE_EXPIRY_MS = 5 * 60 * 1000;
+
     public String accessToken(String scope, Mode mode) {
         try {
+            // Every call of every flow asks for a token: skip msal4j's cache round (which serialises
+            // the whole cache through the store) while the one we have is far from expiry.
+            String key = mode + " " + scope;
+            IAuthenticationResult known = current.get(key);
+            if (known != null && known.expiresOnDate().getTime() - System.currentTimeMillis() > RENEW_BEFORE_EXPIRY_MS) {
+                return known.accessToken();
+            }
             IAuthenticationResult result = mode == Mode.DELEGATED ? delegated(scope) : application(scope);
+            current.put(key, result);
             return result.accessToken();
         } catch (MsalException e) {
             throw new TokenException(scope, mode, e);

@@ -115,6 +115,7 @@ public class ConnectorConfiguration implements CamelConfiguration {
         registry.bind("partnerCenterEvents", new PartnerCenterEvents(settings.getInt("partnercenter.webhook.max-body-bytes",
                 65536)));
         registry.bind("odataResults", new ODataResults());
+        registry.bind("odataBatch", new dev.cosell.connector.sync.ODataBatch(settings.get("dataverse.api-path", "/api/data/v9.2")));
         registry.bind("httpAnswers", new HttpAnswers());
         registry.bind("retryAfter", new RetryAfter(settings.getInt("sync.retry.max-delay-ms", 60000), metrics));
         registry.bind("remoteCircuitBreakers", new RemoteCircuitBreakers(new RemoteCircuitBreakers.Settings(

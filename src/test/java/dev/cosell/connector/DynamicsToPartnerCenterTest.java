@@ -110,12 +110,31 @@ class DynamicsToPartnerCenterTest {
     }
 
     @Test
+    void aFlaggedOpportunityCostsOnePartnerCenterCall() {
+        long searches = pc.calls().entries().stream().filter(e -> e.uri().contains("externalReferenceId")).count();
+        String id = sellerOpportunity("One Call Ltd", true, "Azure");
+        String referralId = referralOf(id).path("id").asText();
+        // Partner Center's "created" webhook for our own POST has been delivered and handled.
+        await().atMost(Duration.ofSeconds(10)).until(() -> pc.webhooks().deliveries().stream()
+                .anyMatch(d -> d.resourceUri.endsWith(referralId) && "completed".equals(d.status)));
+        await().atMost(Duration.ofSeconds(10)).until(() -> harness.runtime().context().getRegistry()
+                .lookupByNameAndType("partnerCenterEventRepository", org.apache.camel.spi.IdempotentRepository.class)
+                .contains("referral-created|" + referralId + "|" + pc.webhooks().deliveries().stream()
+                        .filter(d -> d.resourceUri.endsWith(referralId)).findFirst().map(d -> changedAt(d.body)).orElseThrow()));
+        assertEquals(searches, pc.calls().entries().stream().filter(e -> e.uri().contains("externalReferenceId")).count(),
+                "a first attempt does not search for an earlier one");
+        assertEquals(0, callsFor(referralId, "GET"), "the created event for our own referral is not read back");
+    }
+
+    @Test
     void aReferralCreatedByAnAttemptThatDiedBeforeTheLedgerIsLinkedNotCreatedAgain() {
         String id = sellerOpportunity("Half Created", false, "Azure");
         // The earlier attempt's POST went through (externalReferenceId = opportunity id), then the node died.
         ObjectNode earlier = PartnerCenterToDynamicsTest.referral("Half Created", "10to50employees")
                 .put("externalReferenceId", id);
         String referralId = pc.referrals().create(harness.tenant(), earlier, "org", "Org").path("id").asText();
+        // ... having left its marker in the store before posting, as every attempt does.
+        seller.ledger().createAttemptMadeBefore(id);
         long posts = pcCalls("POST");
         edit(id, JSON.createObjectNode().put("cosell_syncwithpartnercenter", true));
         assertEquals(referralId, referralOf(id).path("id").asText());
@@ -212,6 +231,7 @@ class DynamicsToPartnerCenterTest {
         assertEquals(1, dvWritesFor(opp, referralId), "one write: the opportunity created by its alternate key");
 
         // The seller edits -> Partner Center: exactly one PUT, and the webhook it causes writes nothing.
+        long reads = callsFor(referralId, "GET");
         edit(opp, JSON.createObjectNode().put("estimatedvalue", 88000));
         await().atMost(Duration.ofSeconds(10)).until(() ->
                 pc.referrals().get(harness.tenant(), referralId).path("details").path("dealValue").asInt() == 88000);
@@ -221,7 +241,17 @@ class DynamicsToPartnerCenterTest {
         long after = deltaPolls();
         await().atMost(Duration.ofSeconds(5)).until(() -> deltaPolls() >= after + 3);
         assertEquals(1, callsFor(referralId, "PUT"), "one PUT for one seller edit");
+        assertEquals(reads + 1, callsFor(referralId, "GET"),
+                "no read before the PUT (the ledger keeps the referral); one read of the webhook it causes");
         assertEquals(1, dvWritesFor(opp, referralId), "no echo write to the opportunity");
+    }
+
+    static String changedAt(String eventBody) {
+        try {
+            return JSON.readTree(eventBody).path("ResourceChangeUtcDate").asText();
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     static long deltaPolls() {

@@ -138,6 +138,30 @@ class PartnerCenterToDynamicsTest {
     }
 
     @Test
+    void aReferralOfAKnownCustomerCostsOnePartnerCenterReadAndTwoDataverseCalls() throws Exception {
+        // The customer is known: the first referral creates its account and contact.
+        String first = pc.createAsMicrosoft(harness.tenant(), referral("Known Customer", "10to50employees")).path("id").asText();
+        await().atMost(Duration.ofSeconds(10)).until(() -> ledger(first) != null);
+        var dvCalls = harness.sandbox.dataverse().calls();
+        long before = dvCalls.entries().size();
+        long pcBefore = pc.calls().entries().size();
+        String id = pc.createAsMicrosoft(harness.tenant(), referral("Known Customer", "10to50employees")).path("id").asText();
+        await().atMost(Duration.ofSeconds(10)).until(() -> ledger(id) != null);
+        var calls = dvCalls.entries().subList((int) before, dvCalls.entries().size()).stream()
+                .filter(e -> !e.uri().contains("deltatoken") && !e.uri().contains("WhoAmI")).toList();
+        assertEquals(List.of("POST $batch", "PATCH opportunities"), calls.stream()
+                .map(e -> e.method() + " " + (e.uri().contains("$batch") ? "$batch" : e.uri().contains("opportunities")
+                        ? "opportunities" : e.uri())).toList(), "account and contact read in one $batch, then the upsert");
+        assertEquals(1, pc.calls().entries().subList((int) pcBefore, pc.calls().entries().size()).stream()
+                .filter(e -> e.uri().contains(id)).count(), "one read of the referral");
+        ObjectNode opp = opportunitiesFor(id).get(0);
+        assertEquals(opportunitiesFor(first).get(0).path("_parentaccountid_value").asText(),
+                opp.path("_parentaccountid_value").asText(), "the same account");
+        assertEquals(opportunitiesFor(first).get(0).path("_parentcontactid_value").asText(),
+                opp.path("_parentcontactid_value").asText(), "the same contact");
+    }
+
+    @Test
     void microsoftSideChangesUpdateTheOpportunityAndNoChangeMeansNoWrite() throws Exception {
         ObjectNode created = pc.createAsMicrosoft(harness.tenant(), referral("Contoso Two", "10to50employees"));
         String id = created.path("id").asText();

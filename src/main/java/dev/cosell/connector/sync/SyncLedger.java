@@ -43,6 +43,66 @@ public final class SyncLedger {
         return one("select * from sync_link where referral_id = ?", referralId);
     }
 
+    /**
+     * The referral as Partner Center last answered it (stored with the link), or null: an opportunity
+     * change is merged into it and PUT with its eTag without reading it first. A stale copy only costs
+     * a 412, after which the flow reads the referral.
+     */
+    @SuppressWarnings("unchecked")
+    public Map<String, Object> lastReferral(Map<String, Object> link) {
+        Object body = link == null ? null : link.get("referral_body");
+        if (body == null) {
+            return null;
+        }
+        try {
+            String json = body instanceof java.sql.Clob clob ? clob.getSubString(1, (int) clob.length()) : body.toString();
+            return CANONICAL.readValue(json, Map.class);
+        } catch (Exception e) {
+            return null; // unreadable: the flow reads the referral
+        }
+    }
+
+    /**
+     * Before POSTing a referral for an opportunity: records this attempt (a marker row) and says whether
+     * an earlier attempt's marker was there already, i.e. a POST may have been sent without its link
+     * reaching the ledger; then the flow searches Partner Center by externalReferenceId first.
+     */
+    public boolean createAttemptMadeBefore(String opportunityId) {
+        return !firstCreateAttempt(opportunityId);
+    }
+
+    private boolean firstCreateAttempt(String opportunityId) {
+        try (Connection c = dataSource.getConnection();
+                PreparedStatement ps = c.prepareStatement(
+                        "insert into referral_create_attempt (opportunity_id, attempted_at) values (?, ?)")) {
+            ps.setString(1, opportunityId);
+            ps.setTimestamp(2, Timestamp.from(Instant.now()));
+            ps.executeUpdate();
+            return true;
+        } catch (SQLException e) {
+            if (e.getSQLState() != null && e.getSQLState().startsWith("23")) {
+                return false; // integrity constraint violation: the marker of an earlier attempt
+            }
+            throw new IllegalStateException("cannot record the referral creation attempt", e);
+        }
+    }
+
+    /** The referral is linked: the creation marker is no longer needed. */
+    public void createAttemptDone(String opportunityId) {
+        try (Connection c = dataSource.getConnection();
+                PreparedStatement ps = c.prepareStatement("delete from referral_create_attempt where opportunity_id = ?")) {
+            ps.setString(1, opportunityId);
+            ps.executeUpdate();
+        } catch (SQLException e) {
+            throw new IllegalStateException("cannot clear the referral creation attempt", e);
+        }
+    }
+
+    /** A "referral-created" event for a referral the ledger links already. */
+    public boolean createdAndLinked(String eventName, String referralId) {
+        return "referral-created".equals(eventName) && find(referralId) != null;
+    }
+
     public Map<String, Object> findByOpportunity(String opportunityId) {
         return one("select * from sync_link where opportunity_id = ?", opportunityId);
     }
@@ -100,18 +160,24 @@ public final class SyncLedger {
         } catch (Exception e) {
             throw new IllegalStateException(e);
         }
+        String body;
+        try {
+            body = referral == null ? null : CANONICAL.writeValueAsString(referral);
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
         Object[] values = { opportunityId, referral == null ? null : referral.get("engagementId"), state,
                 referral == null ? null : referral.get("eTag"), referral == null ? null : timestamp(referral.get("updatedDateTime")),
                 version, exchange.getProperty("projectionHash", String.class),
-                exchange.getProperty("crmProjectionHash", String.class), projection, direction, now, referralId };
+                exchange.getProperty("crmProjectionHash", String.class), projection, body, direction, now, referralId };
         String update = "update sync_link set opportunity_id = coalesce(?, opportunity_id), engagement_id = coalesce(?, engagement_id),"
                 + " state = ?, referral_etag = coalesce(?, referral_etag), referral_updated_at = coalesce(?, referral_updated_at),"
                 + " opportunity_version = coalesce(?, opportunity_version), opportunity_hash = coalesce(?, opportunity_hash),"
                 + " referral_hash = coalesce(?, referral_hash), referral_projection = coalesce(?, referral_projection),"
-                + " last_direction = ?, updated_at = ? where referral_id = ?";
+                + " referral_body = coalesce(?, referral_body), last_direction = ?, updated_at = ? where referral_id = ?";
         String insert = "insert into sync_link (opportunity_id, engagement_id, state, referral_etag, referral_updated_at,"
-                + " opportunity_version, opportunity_hash, referral_hash, referral_projection, last_direction, updated_at,"
-                + " referral_id, origin, created_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+                + " opportunity_version, opportunity_hash, referral_hash, referral_projection, referral_body, last_direction,"
+                + " updated_at, referral_id, origin, created_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
         try (Connection c = dataSource.getConnection()) {
             if (execute(c, update, values) > 0) {
                 return;

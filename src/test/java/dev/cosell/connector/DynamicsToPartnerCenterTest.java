@@ -127,6 +127,23 @@ class DynamicsToPartnerCenterTest {
     }
 
     @Test
+    void aWebhookForAReferralWeAreWritingWaitsForTheWriteToBeRecorded() {
+        String id = sellerOpportunity("In Flight Ltd", true, "Azure");
+        String referralId = referralOf(id).path("id").asText();
+        await().atMost(Duration.ofSeconds(10)).until(() -> seller.ledger().findByOpportunity(id).get("opportunity_version") != null);
+        // Our PUT is on its way (marker set) and a webhook for the referral arrives before its answer.
+        seller.ledger().writing(referralId);
+        ObjectNode change = JSON.createObjectNode();
+        change.putObject("details").put("dealValue", 43210);
+        pc.updateAsMicrosoft(harness.tenant(), referralId, change);
+        await().during(Duration.ofSeconds(1)).atMost(Duration.ofSeconds(3))
+                .until(() -> dv.row("opportunities", id).path("estimatedvalue").asInt() == 40000);
+        // The write is recorded (here: given up): the event is handled, not lost.
+        seller.ledger().writeDone(referralId);
+        await().atMost(Duration.ofSeconds(10)).until(() -> dv.row("opportunities", id).path("estimatedvalue").asInt() == 43210);
+    }
+
+    @Test
     void aReferralCreatedByAnAttemptThatDiedBeforeTheLedgerIsLinkedNotCreatedAgain() {
         String id = sellerOpportunity("Half Created", false, "Azure");
         // The earlier attempt's POST went through (externalReferenceId = opportunity id), then the node died.

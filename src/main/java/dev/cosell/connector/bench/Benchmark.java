@@ -96,6 +96,10 @@ public final class Benchmark {
         if (options.backfillOpportunities() > 0) {
             backfillOpportunities();
         }
+        if (memoryLine != null) {
+            table.add("");
+            table.add(memoryLine);
+        }
         results.put("finishedAt", Instant.now().toString());
         String stamp = LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"));
         Files.writeString(options.out().resolve("results-" + stamp + ".json"), JSON.writeValueAsString(results));
@@ -456,10 +460,6 @@ public final class Benchmark {
             table.add(String.format("%-46s %10s %10s %10s %8s", "Backfill", "connector", "bare", "ratio", "calls"));
         }
         run.row(table, "flagged opportunities -> referrals (" + n + ")");
-        if (memoryLine != null) {
-            table.add("");
-            table.add(memoryLine);
-        }
     }
 
     private static long opportunityLinks(Sandbox sandbox) {

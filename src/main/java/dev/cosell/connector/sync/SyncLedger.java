@@ -98,6 +98,48 @@ public final class SyncLedger {
         }
     }
 
+    /** Thrown while the connector's own write of a referral is being recorded (retried shortly). */
+    public static final class WriteInProgressException extends Exception {
+        public WriteInProgressException(String message) {
+            super(message);
+        }
+    }
+
+    /** How long a write marker counts: a writer that died leaves one behind, which then stops mattering. */
+    static final long WRITE_MARKER_MS = 30_000;
+
+    /** Just before PUTting the referral of this link: its webhook may come back before we record the answer. */
+    public void writing(String referralId) {
+        execute("update sync_link set writing_since = ? where referral_id = ?", Timestamp.from(Instant.now()), referralId);
+    }
+
+    /** The write ended without an answer to record (refused, or 412 and read again). */
+    public void writeDone(String referralId) {
+        execute("update sync_link set writing_since = null where referral_id = ?", null, referralId);
+    }
+
+    /** True while the link's referral is being written by us (marker younger than 30 s). */
+    public boolean writeInProgress(Map<String, Object> link) {
+        Object since = link == null ? null : link.get("writing_since");
+        Instant at = since instanceof Timestamp t ? t.toInstant()
+                : since instanceof OffsetDateTime o ? o.toInstant()
+                : since instanceof java.time.temporal.TemporalAccessor ta ? Instant.from(ta) : null;
+        return at != null && at.isAfter(Instant.now().minusMillis(WRITE_MARKER_MS));
+    }
+
+    private void execute(String sql, Timestamp at, String referralId) {
+        try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(sql)) {
+            int i = 1;
+            if (at != null) {
+                ps.setTimestamp(i++, at);
+            }
+            ps.setString(i, referralId);
+            ps.executeUpdate();
+        } catch (SQLException e) {
+            throw new IllegalStateException("cannot mark the referral write", e);
+        }
+    }
+
     /** A "referral-created" event for a referral the ledger links already. */
     public boolean createdAndLinked(String eventName, String referralId) {
         return "referral-created".equals(eventName) && find(referralId) != null;
@@ -174,7 +216,8 @@ public final class SyncLedger {
                 + " state = ?, referral_etag = coalesce(?, referral_etag), referral_updated_at = coalesce(?, referral_updated_at),"
                 + " opportunity_version = coalesce(?, opportunity_version), opportunity_hash = coalesce(?, opportunity_hash),"
                 + " referral_hash = coalesce(?, referral_hash), referral_projection = coalesce(?, referral_projection),"
-                + " referral_body = coalesce(?, referral_body), last_direction = ?, updated_at = ? where referral_id = ?";
+                + " referral_body = coalesce(?, referral_body), writing_since = null, last_direction = ?, updated_at = ?"
+                + " where referral_id = ?";
         String insert = "insert into sync_link (opportunity_id, engagement_id, state, referral_etag, referral_updated_at,"
                 + " opportunity_version, opportunity_hash, referral_hash, referral_projection, referral_body, last_direction,"
                 + " updated_at, referral_id, origin, created_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";

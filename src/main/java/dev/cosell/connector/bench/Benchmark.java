@@ -125,7 +125,8 @@ public final class Benchmark {
 
             // Warm-up (not measured): the JIT, pools, token and certificate caches.
             List<String> warm = createReferrals(sandbox, options.warmup(), "Warmup", new LinkedHashMap<>());
-            awaitUntil("warm-up", 120, () -> opportunityIdsByReferral(sandbox).keySet().containsAll(warm));
+            awaitUntil("warm-up (" + warm.size() + " referrals)", 120,
+                    () -> opportunityIdsByReferral(sandbox).keySet().containsAll(warm));
 
             // Referral created → opportunity written.
             Map<String, Long> sent = new LinkedHashMap<>();
@@ -359,7 +360,11 @@ public final class Benchmark {
 
     /** The Dataverse poll: a GET on the opportunities collection (delta link or watermark query). */
     static boolean isPoll(CallLog.Entry e) {
-        return e.method().equals("GET") && e.uri().startsWith("/api/data/v9.2/opportunities?");
+        return isPollUri(e.method(), e.uri());
+    }
+
+    static boolean isPollUri(String method, String uri) {
+        return method.equals("GET") && uri.startsWith("/api/data/v9.2/opportunities?");
     }
 
     private static List<Long> pollStarts(CallLog log, long from) {
@@ -425,7 +430,7 @@ public final class Benchmark {
         Map<String, String> extra = Map.of("sync.reconciliation.on-startup", "true",
                 "partnercenter.webhook.register-on-startup", "false", "sync.poll-interval-ms", "3600000");
         BackfillRun run = backfill("referrals", sandbox -> Referrals.load(sandbox, n), extra,
-                sandbox -> opportunityIdsByReferral(sandbox).size() >= n, n);
+                sandbox -> opportunityIdsByReferral(sandbox).size() >= n, sandbox -> opportunityIdsByReferral(sandbox).size(), n);
         ObjectNode b = results.putObject("backfillReferrals");
         run.write(b);
         table.add("");
@@ -436,10 +441,11 @@ public final class Benchmark {
         m.put("connectorHeapMax", options.connectorHeap());
         m.put("peakHeapUsedMb", run.peakHeapMb);
         m.set("heapFloorPerQuarterMb", JSON.valueToTree(run.heapFloorMb));
+        m.set("liveHeapAfterFullGcPerQuarterMb", JSON.valueToTree(run.liveMb));
         m.put("peakRssMb", run.peakRssMb);
-        memoryLine = String.format("Connector JVM during the %d-referral backfill (-Xmx%s): peak heap used %d MB, heap "
-                + "floor per quarter of the run %d / %d / %d / %d MB, peak RSS %d MB", n, options.connectorHeap(),
-                run.peakHeapMb, run.heapFloorMb[0], run.heapFloorMb[1], run.heapFloorMb[2], run.heapFloorMb[3],
+        memoryLine = String.format("Connector JVM during the %d-referral backfill (-Xmx%s): live heap after a full GC at "
+                + "1/4, 1/2, 3/4, end: %d / %d / %d / %d MB; peak heap used %d MB (garbage included); peak RSS %d MB", n,
+                options.connectorHeap(), run.liveMb[0], run.liveMb[1], run.liveMb[2], run.liveMb[3], run.peakHeapMb,
                 run.peakRssMb);
     }
 
@@ -453,7 +459,7 @@ public final class Benchmark {
             }
         }, Map.of("partnercenter.webhook.register-on-startup", "false", "sync.poll-interval-ms",
                 String.valueOf(options.pollIntervalMs())), sandbox -> referralIdsByOpportunity(sandbox).size() >= n
-                        && opportunityLinks(sandbox) >= n, n);
+                        && opportunityLinks(sandbox) >= n, sandbox -> referralIdsByOpportunity(sandbox).size(), n);
         run.write(results.putObject("backfillOpportunities"));
         if (options.backfill() <= 0) {
             table.add("");
@@ -475,6 +481,7 @@ public final class Benchmark {
         int concurrency;
         long peakHeapMb;
         long[] heapFloorMb = new long[4];
+        long[] liveMb = new long[4];
         long peakRssMb;
         int records;
 
@@ -499,7 +506,8 @@ public final class Benchmark {
     }
 
     private BackfillRun backfill(String name, java.util.function.Consumer<Sandbox> load, Map<String, String> extra,
-            java.util.function.Predicate<Sandbox> finished, int records) throws Exception {
+            java.util.function.Predicate<Sandbox> finished, java.util.function.ToIntFunction<Sandbox> progress,
+            int records) throws Exception {
         BackfillRun run = new BackfillRun();
         run.records = records;
         List<BareReplay.Call> recorded;
@@ -509,7 +517,20 @@ public final class Benchmark {
             sandbox.dataverse().calls().capture(true);
             try (ConnectorProcess connector = ConnectorProcess.start(sandbox, options.out().resolve("backfill-" + name),
                     options.connectorHeap(), extra, "connector-backfill-" + name)) {
-                awaitUntil("backfill of " + name, 900, () -> finished.test(sandbox));
+                // The live set (after a full GC, jcmd) at each quarter of the run: flat = bounded memory.
+                int quarter = 1;
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(1800);
+                while (!finished.test(sandbox)) {
+                    if (System.nanoTime() > deadline) {
+                        throw new IllegalStateException("benchmark: backfill of " + name + " not done within 1800 s");
+                    }
+                    if (quarter < 4 && progress.applyAsInt(sandbox) >= records * quarter / 4) {
+                        run.liveMb[quarter - 1] = connector.liveHeapMb();
+                        quarter++;
+                    }
+                    LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(200));
+                }
+                run.liveMb[3] = connector.liveHeapMb();
                 LockSupport.parkNanos(TimeUnit.SECONDS.toNanos(1));
                 List<long[]> samples = connector.heapSamples();
                 run.peakHeapMb = samples.stream().mapToLong(s -> s[1]).max().orElse(0) / (1024 * 1024);
@@ -538,8 +559,10 @@ public final class Benchmark {
         // The connector's time: from its first call to the end of its last one (start-up excluded, as
         // for the replay).
         long first = recorded.get(0).captured().startedNanos();
-        long last = recorded.stream().mapToLong(c -> c.captured().endedNanos()).max().orElse(first);
-        // The last poll(s) after the work was done are not part of it.
+        // Until the end of the last call that is not a Dataverse poll: the polls that find nothing more
+        // to do (every poll interval while the benchmark waits) are not part of the work.
+        long last = recorded.stream().filter(c -> c.partnerCenter() || !isPollUri(c.captured().method(), c.captured().uri()))
+                .mapToLong(c -> c.captured().endedNanos()).max().orElse(first);
         run.connectorMs = (last - first) / 1_000_000;
         run.calls = recorded.size();
         run.concurrency = BareReplay.concurrency(recorded);
@@ -558,7 +581,8 @@ public final class Benchmark {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
         while (!condition.getAsBoolean()) {
             if (System.nanoTime() > deadline) {
-                throw new IllegalStateException("benchmark: " + what + " not done within " + seconds + " s");
+                throw new IllegalStateException("benchmark: " + what + " not done within " + seconds
+                        + " s (the connector's log is under the output directory)");
             }
             LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(100));
         }

@@ -138,6 +138,20 @@ final class ConnectorProcess implements AutoCloseable {
         return 0;
     }
 
+    /** The live set: heap in use right after a full GC (jcmd GC.class_histogram forces one), in MB. */
+    long liveHeapMb() {
+        try {
+            Process jcmd = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "jcmd").toString(),
+                    String.valueOf(process.pid()), "GC.class_histogram").redirectErrorStream(true).start();
+            String out = new String(jcmd.getInputStream().readAllBytes());
+            jcmd.waitFor(60, TimeUnit.SECONDS);
+            Matcher m = Pattern.compile("^Total\\s+\\d+\\s+(\\d+)", Pattern.MULTILINE).matcher(out);
+            return m.find() ? Long.parseLong(m.group(1)) / (1024 * 1024) : -1;
+        } catch (Exception e) {
+            return -1;
+        }
+    }
+
     List<long[]> heapSamples() {
         synchronized (heapSamples) {
             return List.copyOf(heapSamples);

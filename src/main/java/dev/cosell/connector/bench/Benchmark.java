@@ -182,7 +182,6 @@ public final class Benchmark {
             settle(sandbox);
             Window flagWindow = new Window(sandbox, phase);
             Map<String, String> referralOf = referralIdsByOpportunity(sandbox);
-            Map<String, Long> postedAt = firstEnd(pc.calls(), phase, "POST", "/v1.0/engagements/referrals");
             List<Long> flagLatency = new ArrayList<>();
             List<Long> flagWait = new ArrayList<>();
             List<Long> polls = pollStarts(dv.calls(), phase);
@@ -194,7 +193,6 @@ public final class Benchmark {
                 flagLatency.add(w - e.getValue());
                 flagWait.add(firstAfter(polls, e.getValue()) - e.getValue());
             }
-            postedAt.clear();
 
             phase = System.currentTimeMillis();
             Map<String, Long> editedAt = new LinkedHashMap<>();

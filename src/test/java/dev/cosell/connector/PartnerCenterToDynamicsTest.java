@@ -61,18 +61,7 @@ class PartnerCenterToDynamicsTest {
     }
 
     static ObjectNode referral(String customer, String size) {
-        ObjectNode r = JSON.createObjectNode().put("name", customer + " co-sell").put("type", "Shared")
-                .put("qualification", "SalesQualified");
-        ObjectNode cp = r.putObject("customerProfile").put("name", customer).put("size", size);
-        cp.putObject("address").put("addressLine1", "1 Main St").put("city", "Seattle").put("country", "US");
-        cp.putArray("team").addObject().put("firstName", "Sue").put("lastName", "Smith")
-                .put("email", "sue@" + customer.toLowerCase().replace(' ', '-') + ".example");
-        ObjectNode details = r.putObject("details").put("notes", "needs help").put("dealValue", 50000)
-                .put("currency", "USD").put("closingDateTime", "2027-03-31T00:00:00Z");
-        details.putObject("requirements").putArray("solutions").addObject().put("id", "Azure-AI").put("name", "AI")
-                .put("solutionType", "Category");
-        r.putArray("team").addObject().put("firstName", "John").put("lastName", "Doe").put("email", "john@microsoft.example");
-        return r;
+        return dev.cosell.connector.sandbox.partnercenter.SampleReferrals.coSell(customer, customer + " co-sell", size);
     }
 
     List<ObjectNode> opportunitiesFor(String referralId) {

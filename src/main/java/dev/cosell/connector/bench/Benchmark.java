@@ -522,8 +522,12 @@ public final class Benchmark {
                     if (System.nanoTime() > deadline) {
                         throw new IllegalStateException("benchmark: backfill of " + name + " not done within 1800 s");
                     }
-                    if (quarter < 4 && progress.applyAsInt(sandbox) >= records * quarter / 4) {
-                        run.liveMb[quarter - 1] = connector.liveHeapMb();
+                    // (a small run can pass two quarters between looks: both get the same sample)
+                    int done = progress.applyAsInt(sandbox);
+                    long live = -1;
+                    while (quarter < 4 && done >= records * quarter / 4) {
+                        live = live < 0 ? connector.liveHeapMb() : live;
+                        run.liveMb[quarter - 1] = live;
                         quarter++;
                     }
                     LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(200));

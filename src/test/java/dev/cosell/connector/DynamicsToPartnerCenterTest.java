@@ -112,8 +112,17 @@ class DynamicsToPartnerCenterTest {
     @Test
     void aFlaggedOpportunityCostsOnePartnerCenterCall() {
         long searches = pc.calls().entries().stream().filter(e -> e.uri().contains("externalReferenceId")).count();
-        String id = sellerOpportunity("One Call Ltd", true, "Azure");
-        String referralId = referralOf(id).path("id").asText();
+        // As Partner Center does: the "created" event comes after the POST was answered (the sandbox
+        // otherwise posts it while still handling the POST, and its read is then legitimately needed).
+        pc.webhooks().setDeliveryDelayMs(500);
+        String id;
+        String referralId;
+        try {
+            id = sellerOpportunity("One Call Ltd", true, "Azure");
+            referralId = referralOf(id).path("id").asText();
+        } finally {
+            pc.webhooks().setDeliveryDelayMs(0);
+        }
         // Partner Center's "created" webhook for our own POST has been delivered and handled.
         await().atMost(Duration.ofSeconds(10)).until(() -> pc.webhooks().deliveries().stream()
                 .anyMatch(d -> d.resourceUri.endsWith(referralId) && "completed".equals(d.status)));

@@ -128,9 +128,8 @@ public final class RemoteCircuitBreakers {
                 breaker.onSuccess(elapsed, TimeUnit.NANOSECONDS); // the remote answered: it is up
             }
         }
-        if (e != null) {
-            throw e;
-        }
+        // Called from a doCatch only: there is always an exception to pass on (never carry on as if answered).
+        throw e != null ? e : new IllegalStateException(system + " call failed without an exception to report");
     }
 
     private RemoteSystemUnavailableException unavailable(String system, CircuitBreaker breaker, Exception cause) {

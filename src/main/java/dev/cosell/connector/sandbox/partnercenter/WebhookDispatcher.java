@@ -105,6 +105,16 @@ public final class WebhookDispatcher implements AutoCloseable {
         this.firstRetryDelayMs = ms;
     }
 
+    private volatile long deliveryDelayMs;
+
+    /**
+     * How long after the change an event is first posted (default 0: at once, even before the write
+     * that caused it has been answered). Partner Center delivers asynchronously, after the answer.
+     */
+    public void setDeliveryDelayMs(long ms) {
+        this.deliveryDelayMs = ms;
+    }
+
     /** Switches delivery off (events are then recorded as pending and never sent), e.g. to simulate lost webhooks. */
     public void setEnabled(boolean enabled) {
         this.enabled = enabled;
@@ -145,7 +155,8 @@ public final class WebhookDispatcher implements AutoCloseable {
         Delivery d = new Delivery(tenant, eventName, resourceUri, r.webhookUrl(), event.toString(), correlationId);
         deliveries.add(d);
         if (enabled) {
-            scheduler.execute(() -> attempt(d, r.signatureTokenToMsSignatureHeader(), 1));
+            scheduler.schedule(() -> attempt(d, r.signatureTokenToMsSignatureHeader(), 1), deliveryDelayMs,
+                    TimeUnit.MILLISECONDS);
         }
         return d;
     }

@@ -153,6 +153,20 @@ class DynamicsToPartnerCenterTest {
     }
 
     @Test
+    void anOpportunityCarryingAReferralTheLedgerDoesNotKnowYetGetsNoSecondReferral() {
+        // As the poll can see it: created from a Microsoft referral, its link not yet in the ledger.
+        String referralId = pc.referrals().create(harness.tenant(), PartnerCenterToDynamicsTest.referral("Quick Poll",
+                "10to50employees"), "org", "Org").path("id").asText();
+        long posts = pcCalls("POST");
+        String id = sellerOpportunity("Quick Poll", false, "Azure");
+        edit(id, JSON.createObjectNode().put("cosell_referralid", referralId).put("cosell_syncwithpartnercenter", true));
+        await().atMost(Duration.ofSeconds(10)).until(() -> seller.handledCurrentVersion(id));
+        assertEquals(posts, pcCalls("POST"), "no referral posted for an opportunity that has one");
+        assertEquals(referralId, dv.row("opportunities", id).path("cosell_referralid").asText());
+        assertTrue(referralsFor(id).isEmpty());
+    }
+
+    @Test
     void aReferralCreatedByAnAttemptThatDiedBeforeTheLedgerIsLinkedNotCreatedAgain() {
         String id = sellerOpportunity("Half Created", false, "Azure");
         // The earlier attempt's POST went through (externalReferenceId = opportunity id), then the node died.

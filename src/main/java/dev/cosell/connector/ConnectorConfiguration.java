@@ -11,11 +11,13 @@ import dev.cosell.connector.auth.TrustStores;
 import dev.cosell.connector.health.SyncFreshnessHealthCheck;
 import dev.cosell.connector.partnercenter.WebhookRegistrationPlan;
 import dev.cosell.connector.sync.AuditTrail;
+import dev.cosell.connector.sync.BackfillPage;
 import dev.cosell.connector.sync.CustomerMatch;
 import dev.cosell.connector.sync.DataverseWebhook;
 import dev.cosell.connector.sync.DeadLetters;
 import dev.cosell.connector.sync.FieldMappings;
 import dev.cosell.connector.sync.HttpAnswers;
+import dev.cosell.connector.sync.ODataBatch;
 import dev.cosell.connector.sync.ODataResults;
 import dev.cosell.connector.sync.PartnerCenterEvents;
 import dev.cosell.connector.sync.Reconciliation;
@@ -101,7 +103,8 @@ public class ConnectorConfiguration implements CamelConfiguration {
         registry.bind("referralMerge", merge);
         SyncMetrics metrics = new SyncMetrics(context);
         registry.bind("syncMetrics", metrics);
-        registry.bind("syncLedger", new SyncLedger(dataSource, merge, metrics));
+        SyncLedger ledger = new SyncLedger(dataSource, merge, metrics);
+        registry.bind("syncLedger", ledger);
         SyncCursor cursor = new SyncCursor(dataSource);
         registry.bind("syncCursor", cursor);
         registry.bind("dataverseWebhook", new DataverseWebhook(settings.get("dataverse.webhook.key")));
@@ -109,13 +112,17 @@ public class ConnectorConfiguration implements CamelConfiguration {
         changes.setCreateTableIfNotExists(false);
         registry.bind("opportunityChangeRepository", changes);
         context.addService(changes, true, true);
-        registry.bind("auditTrail", new AuditTrail(settings.getInt("sync.audit-max-length", 4000)));
-        registry.bind("customerMatch", new CustomerMatch(List.of(settings.get("sync.account-match", "duns,name-country")
-                .split(","))));
+        AuditTrail auditTrail = new AuditTrail(settings.getInt("sync.audit-max-length", 4000));
+        registry.bind("auditTrail", auditTrail);
+        CustomerMatch customerMatch = new CustomerMatch(List.of(settings.get("sync.account-match", "duns,name-country")
+                .split(",")));
+        registry.bind("customerMatch", customerMatch);
+        registry.bind("newCustomers", new dev.cosell.connector.sync.NewCustomers());
         registry.bind("partnerCenterEvents", new PartnerCenterEvents(settings.getInt("partnercenter.webhook.max-body-bytes",
                 65536)));
         registry.bind("odataResults", new ODataResults());
-        registry.bind("odataBatch", new dev.cosell.connector.sync.ODataBatch(settings.get("dataverse.api-path", "/api/data/v9.2")));
+        ODataBatch odataBatch = new ODataBatch(settings.get("dataverse.api-path", "/api/data/v9.2"));
+        registry.bind("odataBatch", odataBatch);
         registry.bind("httpAnswers", new HttpAnswers());
         registry.bind("retryAfter", new RetryAfter(settings.getInt("sync.retry.max-delay-ms", 60000), metrics));
         registry.bind("remoteCircuitBreakers", new RemoteCircuitBreakers(new RemoteCircuitBreakers.Settings(
@@ -134,6 +141,8 @@ public class ConnectorConfiguration implements CamelConfiguration {
 
         // Backfill / reconciliation progress and plan; its page-parallel pool.
         registry.bind("reconciliation", new Reconciliation(settings.get("sync.reconciliation.referral-filter"), 100, cursor));
+        registry.bind("backfillPage", new BackfillPage(ledger, mappings, customerMatch, odataBatch, auditTrail,
+                settings.getBoolean("sync.cosell-only", true)));
         registry.bind("opportunityChangePool", context.getExecutorServiceManager().newFixedThreadPool(this,
                 "opportunity-changes", settings.getInt("sync.concurrency", 4)));
         registry.bind("reconciliationPool", context.getExecutorServiceManager().newFixedThreadPool(this,

@@ -60,6 +60,9 @@ class ReconciliationTest {
         harness = new ConnectorHarness().with("sync.poll-interval-ms", "3600000").with("camel.main.shutdown-timeout", "2")
                 .with("partnercenter.webhook.register-on-startup", "false");
         loadReferrals(5000);
+        // Each page read takes 150 ms: the stop below falls in the middle of the run, however fast the rest is.
+        harness.sandbox.partnerCenter().faults().add(dev.cosell.connector.sandbox.Faults.Rule.delay(150)
+                .on("GET", "/engagements/referrals$"));
         ConnectorRuntime runtime = harness.start();
         var ops = runtime.context().getRegistry().lookupByNameAndType("reconciliation", Reconciliation.class);
         runtime.template().asyncSend("direct:reconcile", e -> e.setProperty("dryRun", false));
@@ -95,6 +98,88 @@ class ReconciliationTest {
                 .get("reconciliation-referrals-last-total"), "the total the next run's ETA uses");
         assertEquals(writes, harness.sandbox.dataverse().calls().entries().stream()
                 .filter(e -> e.method().equals("PATCH") || e.method().equals("POST")).count(), "a second run writes nothing");
+    }
+
+    private long ledger(String sql) throws Exception {
+        try (var c = harness.runtime().context().getRegistry().lookupByNameAndType("dataSource", javax.sql.DataSource.class)
+                .getConnection(); var st = c.createStatement(); var rs = st.executeQuery(sql)) {
+            rs.next();
+            return rs.getLong(1);
+        }
+    }
+
+    private long dataverseWrites(String what) {
+        return harness.sandbox.dataverse().calls().entries().stream().filter(e -> e.method().equals("PATCH")
+                || e.method().equals("POST")).filter(e -> what.equals("$batch") == e.uri().contains("$batch")).count();
+    }
+
+    @Test
+    void newReferralsOfKnownCustomersAreCreatedTwoDataverseCallsPerPage() throws Exception {
+        harness = new ConnectorHarness().with("sync.poll-interval-ms", "3600000")
+                .with("partnercenter.webhook.register-on-startup", "false");
+        loadReferrals(40); // the 40 customers, created one by one
+        ConnectorRuntime runtime = harness.start();
+        runtime.reconcile(false);
+        assertEquals(40, backfilled().size());
+        long batches = dataverseWrites("$batch");
+        long singles = dataverseWrites("single");
+
+        loadReferrals(240); // 200 more, of the same customers: pages of 100 (40 linked + 60 new), 100, 40
+        runtime.reconcile(false);
+
+        Set<String> referralIds = new HashSet<>();
+        backfilled().forEach(o -> referralIds.add(o.path("cosell_referralid").asText()));
+        assertEquals(240, backfilled().size());
+        assertEquals(240, referralIds.size(), "exactly one opportunity per referral");
+        assertEquals(6, dataverseWrites("$batch") - batches, "a lookup $batch and a create $batch per page");
+        assertEquals(0, dataverseWrites("single") - singles, "no call per referral");
+        assertEquals(240, ledger("select count(*) from sync_link where referral_id like 'b0000000%' and opportunity_id is not null"
+                + " and opportunity_hash is not null and referral_hash is not null and referral_body is not null"));
+        assertEquals(240, ledger("select count(*) from sync_audit where referral_id like 'b0000000%' and action = 'created'"));
+
+        // The links work as the webhook's: a third run finds nothing to write.
+        long writes = dataverseWrites("$batch") + dataverseWrites("single");
+        runtime.reconcile(false);
+        assertEquals(writes, dataverseWrites("$batch") + dataverseWrites("single"));
+    }
+
+    @Test
+    void aPageTheBulkPathCannotTakeGoesOneByOneWithoutADuplicate() throws Exception {
+        harness = new ConnectorHarness().with("sync.poll-interval-ms", "3600000")
+                .with("partnercenter.webhook.register-on-startup", "false");
+        loadReferrals(40);
+        ConnectorRuntime runtime = harness.start();
+        runtime.reconcile(false);
+        // The first $batch of the run fails (503): that page goes one by one.
+        loadReferrals(100);
+        var failing = harness.sandbox.dataverse().faults().add(dev.cosell.connector.sandbox.Faults.Rule.status(503)
+                .on("POST", "\\$batch").times(1));
+        runtime.reconcile(false);
+        assertEquals(1, failing.fired());
+        assertEquals(100, backfilled().size(), "exactly one opportunity per referral");
+
+        // An opportunity for referral 150 exists already (made meanwhile, not in the ledger): its creation
+        // in the page's batch answers 412, and the pipeline links it instead of creating another.
+        String existing = String.format("b0000000-0000-4000-8000-%012d", 150);
+        harness.sandbox.dataverse().api().seed("opportunities", List.of((ObjectNode) new ObjectMapper().createObjectNode()
+                .put("opportunityid", "0e000000-0000-4000-8000-000000000150").put("name", "Made meanwhile")
+                .put("cosell_referralid", existing)));
+        loadReferrals(200);
+        runtime.reconcile(false);
+        Set<String> referralIds = new HashSet<>();
+        backfilled().forEach(o -> referralIds.add(o.path("cosell_referralid").asText()));
+        assertEquals(200, referralIds.size());
+        assertEquals(200, backfilled().size(), "exactly one opportunity per referral");
+        assertEquals("0e000000-0000-4000-8000-000000000150", ledger2("select opportunity_id from sync_link where referral_id = '"
+                + existing + "'"), "the existing opportunity is linked, not created again");
+        assertEquals(0, ledger("select count(*) from dead_letter"));
+    }
+
+    private String ledger2(String sql) throws Exception {
+        try (var c = harness.runtime().context().getRegistry().lookupByNameAndType("dataSource", javax.sql.DataSource.class)
+                .getConnection(); var st = c.createStatement(); var rs = st.executeQuery(sql)) {
+            return rs.next() ? rs.getString(1) : null;
+        }
     }
 
     @Test

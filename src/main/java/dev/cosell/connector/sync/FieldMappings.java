@@ -89,11 +89,18 @@ public final class FieldMappings {
      * {@code solutions}, plus {@code referralLink}, {@code checkmark} and {@code currency}.
      */
     public Map<String, Object> map(String mapping, org.apache.camel.Exchange exchange) {
+        return mapRecord(mapping, exchange::getProperty);
+    }
+
+    private static final List<String> INPUTS = List.of("accountId", "contactId", "opportunity", "account", "contact", "solutions");
+
+    /** As {@link #map(String, org.apache.camel.Exchange)}, for a record held outside an exchange (a backfill page). */
+    public Map<String, Object> mapRecord(String mapping, java.util.function.Function<String, Object> record) {
         Map<String, Object> input = new LinkedHashMap<>();
-        Object referral = exchange.getProperty("referral");
+        Object referral = record.apply("referral");
         input.put("referral", referral);
-        for (String name : List.of("accountId", "contactId", "opportunity", "account", "contact", "solutions")) {
-            input.put(name, exchange.getProperty(name));
+        for (String name : INPUTS) {
+            input.put(name, record.apply(name));
         }
         input.put("currency", currency);
         if (referral instanceof Map<?, ?> r && r.get("id") != null) {

@@ -7,9 +7,11 @@ import java.util.Map;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
 /**
- * Several Dataverse reads in one round trip: the body of a {@code POST $batch} with one GET per query
- * (outside any change set, as the Web API documents for reads), and the answers read back in order.
- * Used by routes/dynamics-365-customer.yaml to look up a referral's account and contact together.
+ * Several Dataverse requests in one round trip: the body of a {@code POST $batch} with one request per
+ * part (outside any change set: each succeeds or fails on its own, with {@code Prefer:
+ * odata.continue-on-error}), and the answers read back in order. Used by
+ * routes/dynamics-365-customer.yaml to look up a referral's account and contact together, and by the
+ * backfill (BackfillPage) for a page of lookups and a page of opportunity creations.
  */
 public final class ODataBatch {
 
@@ -26,31 +28,75 @@ public final class ODataBatch {
         this.apiPath = apiPath.endsWith("/") ? apiPath.substring(0, apiPath.length() - 1) : apiPath;
     }
 
-    /** The $batch body: a GET of {@code entitySet?query} for each pair; a null query is skipped. */
-    public String reads(String entitySet1, String query1, String entitySet2, String query2) {
-        StringBuilder b = new StringBuilder();
-        append(b, entitySet1, query1);
-        append(b, entitySet2, query2);
-        return b.append("--").append(BOUNDARY).append("--\r\n").toString();
+    /** One request of a batch: method, URL relative to the Web API path, its own headers and JSON body (or null). */
+    public record Request(String method, String relativeUrl, Map<String, String> headers, String jsonBody) {
+
+        public static Request get(String entitySet, String query) {
+            return new Request("GET", entitySet + '?' + query, Map.of(), null);
+        }
     }
 
-    private void append(StringBuilder b, String entitySet, String query) {
-        if (query == null) {
-            return;
+    /** One answer of a batch: the part's status and its JSON body (empty when it has none). */
+    public record Answer(int status, Map<String, Object> body, String text) {
+
+        public boolean ok() {
+            return status >= 200 && status < 300;
         }
-        b.append("--").append(BOUNDARY).append("\r\n")
-                .append("Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n")
-                .append("GET ").append(apiPath).append('/').append(entitySet).append('?').append(query)
-                .append(" HTTP/1.1\r\nAccept: application/json\r\n\r\n");
+    }
+
+    /** The $batch body: a GET of {@code entitySet?query} for each pair; a null query is skipped. */
+    public String reads(String entitySet1, String query1, String entitySet2, String query2) {
+        List<Request> requests = new ArrayList<>();
+        if (query1 != null) {
+            requests.add(Request.get(entitySet1, query1));
+        }
+        if (query2 != null) {
+            requests.add(Request.get(entitySet2, query2));
+        }
+        return body(requests);
+    }
+
+    /** The $batch body of these requests, in order, each on its own (no change set). */
+    public String body(List<Request> requests) {
+        StringBuilder b = new StringBuilder(256 * requests.size() + 32);
+        for (Request r : requests) {
+            b.append("--").append(BOUNDARY).append("\r\n")
+                    .append("Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n")
+                    .append(r.method()).append(' ').append(apiPath).append('/').append(r.relativeUrl())
+                    .append(" HTTP/1.1\r\nAccept: application/json\r\n");
+            if (r.jsonBody() != null) {
+                b.append("Content-Type: application/json; charset=utf-8\r\n");
+            }
+            r.headers().forEach((name, value) -> b.append(name).append(": ").append(value).append("\r\n"));
+            b.append("\r\n");
+            if (r.jsonBody() != null) {
+                b.append(r.jsonBody()).append("\r\n");
+            }
+        }
+        return b.append("--").append(BOUNDARY).append("--\r\n").toString();
     }
 
     /**
      * The JSON answers of a $batch response, in order (a part that is not 2xx fails the whole read:
      * the caller's retry policy decides). The response's boundary is its first line.
      */
-    @SuppressWarnings("unchecked")
     public List<Map<String, Object>> answers(String response) throws org.apache.camel.http.base.HttpOperationFailedException {
         List<Map<String, Object>> out = new ArrayList<>();
+        for (Answer a : parts(response)) {
+            if (a.status() >= 300) {
+                // As if the read had been sent alone: the retry policy retries 429/5xx, the rest is a dead letter.
+                throw new org.apache.camel.http.base.HttpOperationFailedException(apiPath + "/$batch", a.status(),
+                        a.text().lines().findFirst().orElse(""), null, Map.of(), a.text());
+            }
+            out.add(a.body());
+        }
+        return out;
+    }
+
+    /** Every answer of a $batch response, in order, with its own status (nothing thrown for a failed part). */
+    @SuppressWarnings("unchecked")
+    public List<Answer> parts(String response) {
+        List<Answer> out = new ArrayList<>();
         if (response == null || !response.startsWith("--")) {
             throw new IllegalStateException("not a $batch response");
         }
@@ -61,18 +107,18 @@ public final class ODataBatch {
                 continue;
             }
             int status = Integer.parseInt(part.substring(http + 9, http + 12));
-            if (status >= 300) {
-                // As if the read had been sent alone: the retry policy retries 429/5xx, the rest is a dead letter.
-                String text = part.substring(http).trim();
-                throw new org.apache.camel.http.base.HttpOperationFailedException(apiPath + "/$batch", status,
-                        text.lines().findFirst().orElse(""), null, Map.of(), text);
-            }
+            String text = part.substring(http).trim();
             int json = part.indexOf('{', http);
+            Map<String, Object> body;
             try {
-                out.add(json < 0 ? Map.of() : JSON.readValue(part.substring(json, part.lastIndexOf('}') + 1), Map.class));
+                body = json < 0 ? Map.of() : JSON.readValue(part.substring(json, part.lastIndexOf('}') + 1), Map.class);
             } catch (Exception e) {
-                throw new IllegalStateException("unreadable answer in the $batch response", e);
+                if (status < 300) {
+                    throw new IllegalStateException("unreadable answer in the $batch response", e);
+                }
+                body = Map.of();
             }
+            out.add(new Answer(status, body, text));
         }
         return out;
     }

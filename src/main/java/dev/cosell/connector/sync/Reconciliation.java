@@ -68,14 +68,75 @@ public final class Reconciliation {
         processed.set(before);
         resumedFrom = before;
         plan.clear();
+        pagesRead = 0;
+        pagesInOrder = 0;
+        doneOutOfOrder.clear();
+        failedPages.clear();
         LOG.info("Reconciliation {}: referrals matching [{}], {} per page{}", resumed ? "resumed from its checkpoint ("
                 + before + " done)" : "started", referralFilter, pageSize,
                 expected == null ? "" : ", about " + expected + " expected (the last run's count)");
     }
 
-    /** After each page (its checkpoint stored): count, rate, ETA when a total is known. */
-    public void page(int count) {
-        long done = processed.addAndGet(count);
+    // Pages are worked on while the next ones are read (several in flight): each gets a number when it
+    // is read, and the checkpoint only moves over pages done in order, so a stop never skips a page.
+    private static final String CHECKPOINT = "reconciliation-referrals-page";
+    private long pagesRead;
+    private long pagesInOrder;
+    private final java.util.TreeMap<Long, Object[]> doneOutOfOrder = new java.util.TreeMap<>();
+    private final java.util.Set<Long> failedPages = new java.util.HashSet<>();
+
+    /** A page was read: its number, for {@link #pageDone}. */
+    public synchronized long pageRead() {
+        return ++pagesRead;
+    }
+
+    /**
+     * A page is done (each of its referrals applied, skipped or dead-lettered). Pages done in order move
+     * the checkpoint to the query of the page after them (null after the last one) and the count.
+     */
+    public synchronized void pageDone(long page, String nextQuery, int count) {
+        doneOutOfOrder.put(page, new Object[] { nextQuery, count });
+        boolean moved = false;
+        while (doneOutOfOrder.containsKey(pagesInOrder + 1)) {
+            Object[] done = doneOutOfOrder.remove(++pagesInOrder);
+            processed.addAndGet((Integer) done[1]);
+            if (!dryRun) {
+                cursor.put(CHECKPOINT, (String) done[0]);
+            }
+            moved = true;
+        }
+        if (moved) {
+            progress();
+        }
+        notifyAll();
+    }
+
+    /** A page could not be worked on: the checkpoint stays before it, and the next run starts there. */
+    public synchronized void pageFailed(long page) {
+        failedPages.add(page);
+        notifyAll();
+    }
+
+    /**
+     * Waits until every page read is done or failed (or the connector stops); true when all were done,
+     * i.e. the run is complete.
+     */
+    public synchronized boolean awaitPages(org.apache.camel.CamelContext context) throws InterruptedException {
+        while (pagesInOrder + doneOutOfOrder.size() + failedPages.size() < pagesRead && !context.isStopping()) {
+            wait(200);
+        }
+        return failedPages.isEmpty() && pagesInOrder == pagesRead;
+    }
+
+    /** The run ended without completing (a page failed, or a stop): it resumes at its checkpoint next time. */
+    public synchronized void interrupted() {
+        running = false;
+        LOG.warn("Reconciliation interrupted after {} referrals ({} page(s) failed); the next run resumes at the checkpoint",
+                processed.get(), failedPages.size());
+    }
+
+    private void progress() {
+        long done = processed.get();
         if (!dryRun) {
             cursor.put(DONE, String.valueOf(done));
         }

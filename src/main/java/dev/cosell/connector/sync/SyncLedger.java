@@ -8,8 +8,10 @@ import java.sql.SQLException;
 import java.sql.Timestamp;
 import java.time.Instant;
 import java.time.OffsetDateTime;
+import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 import javax.sql.DataSource;
@@ -191,55 +193,170 @@ public final class SyncLedger {
         if (referralId == null && referral != null) {
             referralId = String.valueOf(referral.get("id"));
         }
-        String opportunityId = exchange.getProperty("opportunityId", String.class);
-        Long version = versionOf(exchange.getProperty("opportunityEtag", String.class));
-        String state = referral != null && "Closed".equalsIgnoreCase(String.valueOf(referral.get("status"))) ? "closed" : "linked";
-        Timestamp now = Timestamp.from(Instant.now());
-        String projection;
-        try {
-            projection = referral == null || referralMerge == null ? null
-                    : CANONICAL.writeValueAsString(referralMerge.sharedFields(referral));
-        } catch (Exception e) {
-            throw new IllegalStateException(e);
-        }
-        String body;
-        try {
-            body = referral == null ? null : CANONICAL.writeValueAsString(referral);
-        } catch (Exception e) {
-            throw new IllegalStateException(e);
-        }
-        Object[] values = { opportunityId, referral == null ? null : referral.get("engagementId"), state,
-                referral == null ? null : referral.get("eTag"), referral == null ? null : timestamp(referral.get("updatedDateTime")),
-                version, exchange.getProperty("projectionHash", String.class),
-                exchange.getProperty("crmProjectionHash", String.class), projection, body, direction, now, referralId };
-        String update = "update sync_link set opportunity_id = coalesce(?, opportunity_id), engagement_id = coalesce(?, engagement_id),"
-                + " state = ?, referral_etag = coalesce(?, referral_etag), referral_updated_at = coalesce(?, referral_updated_at),"
-                + " opportunity_version = coalesce(?, opportunity_version), opportunity_hash = coalesce(?, opportunity_hash),"
-                + " referral_hash = coalesce(?, referral_hash), referral_projection = coalesce(?, referral_projection),"
-                + " referral_body = coalesce(?, referral_body), writing_since = null, last_direction = ?, updated_at = ?"
-                + " where referral_id = ?";
-        String insert = "insert into sync_link (opportunity_id, engagement_id, state, referral_etag, referral_updated_at,"
-                + " opportunity_version, opportunity_hash, referral_hash, referral_projection, referral_body, last_direction,"
-                + " updated_at, referral_id, origin, created_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+        Object[] values = values(referral, referralId, exchange.getProperty("opportunityId", String.class),
+                exchange.getProperty("opportunityEtag", String.class), exchange.getProperty("projectionHash", String.class),
+                exchange.getProperty("crmProjectionHash", String.class), direction);
         try (Connection c = dataSource.getConnection()) {
-            if (execute(c, update, values) > 0) {
-                return;
-            }
-            Object[] withOrigin = java.util.Arrays.copyOf(values, values.length + 2);
-            withOrigin[values.length] = origin;
-            withOrigin[values.length + 1] = now;
-            try {
-                execute(c, insert, withOrigin);
-            } catch (SQLException e) {
-                if (!UNIQUE_VIOLATION.equals(e.getSQLState())) {
-                    throw e;
-                }
-                execute(c, update, values); // another thread linked it first
-            }
+            upsert(c, values, origin);
         } catch (SQLException e) {
             throw new IllegalStateException("cannot write the sync ledger for referral " + referralId, e);
         }
     }
+
+    private static final String UPDATE = "update sync_link set opportunity_id = coalesce(?, opportunity_id), engagement_id = coalesce(?, engagement_id),"
+            + " state = ?, referral_etag = coalesce(?, referral_etag), referral_updated_at = coalesce(?, referral_updated_at),"
+            + " opportunity_version = coalesce(?, opportunity_version), opportunity_hash = coalesce(?, opportunity_hash),"
+            + " referral_hash = coalesce(?, referral_hash), referral_projection = coalesce(?, referral_projection),"
+            + " referral_body = coalesce(?, referral_body), writing_since = null, last_direction = ?, updated_at = ?"
+            + " where referral_id = ?";
+    private static final String INSERT = "insert into sync_link (opportunity_id, engagement_id, state, referral_etag, referral_updated_at,"
+            + " opportunity_version, opportunity_hash, referral_hash, referral_projection, referral_body, last_direction,"
+            + " updated_at, referral_id, origin, created_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+    /** The UPDATE's parameters (the INSERT's are these plus origin and created_at). */
+    private Object[] values(Map<String, Object> referral, String referralId, String opportunityId, String opportunityEtag,
+            String projectionHash, String crmProjectionHash, String direction) {
+        String state = referral != null && "Closed".equalsIgnoreCase(String.valueOf(referral.get("status"))) ? "closed" : "linked";
+        String projection;
+        String body;
+        try {
+            projection = referral == null || referralMerge == null ? null
+                    : CANONICAL.writeValueAsString(referralMerge.sharedFields(referral));
+            body = referral == null ? null : CANONICAL.writeValueAsString(referral);
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+        return new Object[] { opportunityId, referral == null ? null : referral.get("engagementId"), state,
+                referral == null ? null : referral.get("eTag"), referral == null ? null : timestamp(referral.get("updatedDateTime")),
+                versionOf(opportunityEtag), projectionHash, crmProjectionHash, projection, body, direction,
+                Timestamp.from(Instant.now()), referralId };
+    }
+
+    private static Object[] withOrigin(Object[] values, String origin) {
+        Object[] withOrigin = java.util.Arrays.copyOf(values, values.length + 2);
+        withOrigin[values.length] = origin;
+        withOrigin[values.length + 1] = values[values.length - 2]; // created_at = updated_at
+        return withOrigin;
+    }
+
+    private static void upsert(Connection c, Object[] values, String origin) throws SQLException {
+        if (execute(c, UPDATE, values) > 0) {
+            return;
+        }
+        try {
+            execute(c, INSERT, withOrigin(values, origin));
+        } catch (SQLException e) {
+            if (!UNIQUE_VIOLATION.equals(e.getSQLState())) {
+                throw e;
+            }
+            execute(c, UPDATE, values); // another thread linked it first
+        }
+    }
+
+    /** Which of these referrals the ledger links already (one query for a page). */
+    public java.util.Set<String> linkedAmong(java.util.Collection<String> referralIds) {
+        java.util.Set<String> linked = new java.util.HashSet<>();
+        if (referralIds.isEmpty()) {
+            return linked;
+        }
+        String sql = "select referral_id from sync_link where referral_id in ("
+                + String.join(", ", java.util.Collections.nCopies(referralIds.size(), "?")) + ")";
+        try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(sql)) {
+            int i = 1;
+            for (String id : referralIds) {
+                ps.setString(i++, id);
+            }
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    linked.add(rs.getString(1));
+                }
+            }
+            return linked;
+        } catch (SQLException e) {
+            throw new IllegalStateException("cannot read the sync ledger", e);
+        }
+    }
+
+    /** An opportunity the backfill created from a referral, with what the ledger keeps of both sides. */
+    public record Created(Map<String, Object> referral, String opportunityId, String opportunityEtag, String projectionHash,
+            String crmProjectionHash) {
+
+        String referralId() {
+            return String.valueOf(referral.get("id"));
+        }
+    }
+
+    /**
+     * The links of a backfill page's new opportunities and their audit lines, in one transaction of
+     * two JDBC batches. Should a referral have been linked meanwhile (its webhook, on another thread),
+     * the page is written row by row instead, as update-or-insert.
+     */
+    public void recordCreated(String flow, List<Created> created) {
+        if (created.isEmpty()) {
+            return;
+        }
+        String direction = "partnercenter-to-dynamics";
+        List<Object[]> rows = new ArrayList<>(created.size());
+        for (Created k : created) {
+            rows.add(values(k.referral(), k.referralId(), k.opportunityId(), k.opportunityEtag(), k.projectionHash(),
+                    k.crmProjectionHash(), direction));
+        }
+        Timestamp now = Timestamp.from(Instant.now());
+        try (Connection c = dataSource.getConnection()) {
+            boolean autoCommit = c.getAutoCommit();
+            c.setAutoCommit(false);
+            try {
+                try (PreparedStatement ps = c.prepareStatement(INSERT)) {
+                    for (Object[] row : rows) {
+                        bind(ps, withOrigin(row, "partnercenter"));
+                        ps.addBatch();
+                    }
+                    ps.executeBatch();
+                } catch (SQLException e) {
+                    c.rollback();
+                    if (!isUniqueViolation(e)) {
+                        throw e;
+                    }
+                    // Row by row, each in its own transaction (PostgreSQL aborts a transaction at its first error).
+                    c.setAutoCommit(true);
+                    for (Object[] row : rows) {
+                        upsert(c, row, "partnercenter");
+                    }
+                    c.setAutoCommit(false);
+                }
+                try (PreparedStatement ps = c.prepareStatement(AUDIT)) {
+                    for (Created k : created) {
+                        bind(ps, new Object[] { now, flow, k.referralId(), k.opportunityId(), "created",
+                                "opportunity created from referral (backfill, one $batch per page)" });
+                        ps.addBatch();
+                    }
+                    ps.executeBatch();
+                }
+                c.commit();
+            } catch (SQLException | RuntimeException e) {
+                c.rollback();
+                throw e;
+            } finally {
+                c.setAutoCommit(autoCommit);
+            }
+        } catch (SQLException e) {
+            throw new IllegalStateException("cannot write the sync ledger for a backfill page", e);
+        }
+        if (metrics != null) {
+            created.forEach(k -> metrics.decision(flow, "created"));
+        }
+    }
+
+    private static boolean isUniqueViolation(SQLException e) {
+        for (SQLException x = e; x != null; x = x.getNextException()) {
+            if (UNIQUE_VIOLATION.equals(x.getSQLState())) {
+                return true;
+            }
+        }
+        return e.getCause() instanceof SQLException s && UNIQUE_VIOLATION.equals(s.getSQLState());
+    }
+
+    private static final String AUDIT = "insert into sync_audit (at, flow, referral_id, opportunity_id, action, detail) values (?, ?, ?, ?, ?, ?)";
 
     /** One line in the audit trail (every sync decision is one), counted per flow and decision. */
     public void audit(String flow, String referralId, String opportunityId, String action, String detail) {
@@ -247,8 +364,7 @@ public final class SyncLedger {
             metrics.decision(flow, action);
         }
         try (Connection c = dataSource.getConnection()) {
-            execute(c, "insert into sync_audit (at, flow, referral_id, opportunity_id, action, detail) values (?, ?, ?, ?, ?, ?)",
-                    new Object[] { Timestamp.from(Instant.now()), flow, referralId, opportunityId, action,
+            execute(c, AUDIT, new Object[] { Timestamp.from(Instant.now()), flow, referralId, opportunityId, action,
                             detail == null ? null : detail.substring(0, Math.min(2000, detail.length())) });
         } catch (SQLException e) {
             throw new IllegalStateException("cannot write the audit trail", e);
@@ -295,10 +411,14 @@ public final class SyncLedger {
 
     private static int execute(Connection c, String sql, Object[] values) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement(sql)) {
-            for (int i = 0; i < values.length; i++) {
-                ps.setObject(i + 1, values[i]);
-            }
+            bind(ps, values);
             return ps.executeUpdate();
+        }
+    }
+
+    private static void bind(PreparedStatement ps, Object[] values) throws SQLException {
+        for (int i = 0; i < values.length; i++) {
+            ps.setObject(i + 1, values[i]);
         }
     }
 }

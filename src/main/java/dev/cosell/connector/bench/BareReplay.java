@@ -48,7 +48,8 @@ final class BareReplay {
     record Call(CallLog.Captured captured, boolean partnerCenter) {
     }
 
-    record Result(long wallMillis, int calls, int sameStatus, int concurrency) {
+    /** secondHalfMillis: from the start of call number {@code from} (see replay) to the end. */
+    record Result(long wallMillis, int calls, int sameStatus, int concurrency, long secondHalfMillis) {
     }
 
     private final Sandbox sandbox;
@@ -79,7 +80,8 @@ final class BareReplay {
         return max;
     }
 
-    Result replay(List<Call> calls, int concurrency) throws Exception {
+    /** @param from the first call of the part timed apart (the second half of the connector's run) */
+    Result replay(List<Call> calls, int concurrency, int from) throws Exception {
         String pcToken = token("refresh_token", "https://api.partner.microsoft.com/user_impersonation offline_access");
         String dvToken = token("client_credentials", sandbox.dataverse().environmentUrl() + "/.default");
 
@@ -95,8 +97,19 @@ final class BareReplay {
                     deps.add(p);
                 }
             }
+            // A next page is asked for with the continuation token of the page before: no client can
+            // send it before that answer (the recorded URL only lets a replay do so).
+            for (String t : continuations(c.uri())) {
+                Integer p = producer.get(t);
+                if (p != null) {
+                    deps.add(p);
+                }
+            }
             dependsOn.add(deps);
             for (String t : tokens(c.responseBody() + " " + c.responseHeaders().values())) {
+                producer.putIfAbsent(t, i);
+            }
+            for (String t : continuations(c.responseBody())) {
                 producer.putIfAbsent(t, i);
             }
         }
@@ -107,6 +120,7 @@ final class BareReplay {
         }
         Semaphore window = new Semaphore(concurrency);
         AtomicInteger same = new AtomicInteger();
+        long[] sentAt = new long[calls.size()];
         ExecutorService workers = Executors.newFixedThreadPool(concurrency);
         long started = System.nanoTime();
         try {
@@ -119,6 +133,7 @@ final class BareReplay {
                             done.get(d).join();
                         }
                         Call call = calls.get(index);
+                        sentAt[index] = System.nanoTime();
                         if (send(call, call.partnerCenter() ? pcToken : dvToken)) {
                             same.incrementAndGet();
                         }
@@ -134,7 +149,9 @@ final class BareReplay {
         } finally {
             workers.shutdownNow();
         }
-        return new Result((System.nanoTime() - started) / 1_000_000, calls.size(), same.get(), concurrency);
+        long ended = System.nanoTime();
+        return new Result((ended - started) / 1_000_000, calls.size(), same.get(), concurrency,
+                calls.isEmpty() ? 0 : (ended - sentAt[Math.min(from, calls.size() - 1)]) / 1_000_000);
     }
 
     /** Sends one recorded call, rewritten; learns the new ids and eTags; true when the status matched. */
@@ -198,6 +215,20 @@ final class BareReplay {
                 mapping.put(a.get(i), b.get(i));
             }
         }
+    }
+
+    private static final Pattern CONTINUATION = Pattern.compile("(?i)(?:\\$|%24)(?:skiptoken|deltatoken)=([A-Za-z0-9_%=-]+)");
+
+    /** Paging and change-tracking continuation tokens ($skiptoken, $deltatoken) in a URL or an answer. */
+    private static List<String> continuations(String text) {
+        List<String> out = new ArrayList<>();
+        if (text != null) {
+            Matcher m = CONTINUATION.matcher(text);
+            while (m.find()) {
+                out.add(java.net.URLDecoder.decode(m.group(1), StandardCharsets.UTF_8));
+            }
+        }
+        return out;
     }
 
     /** GUIDs as they are, eTags as W/n. */

@@ -474,6 +474,10 @@ public final class Benchmark {
     private static final class BackfillRun {
         long connectorMs;
         long bareMs;
+        // The second half of the calls (both JVMs warm: the connector starts cold, the replay runs in
+        // the benchmark JVM the connector's run has just warmed).
+        long connectorSecondHalfMs;
+        long bareSecondHalfMs;
         int calls;
         int sameStatus;
         int concurrency;
@@ -490,6 +494,9 @@ public final class Benchmark {
             b.put("bareReplayMs", bareMs);
             b.put("bareRecordsPerSecond", round(records * 1000.0 / bareMs));
             b.put("ratioConnectorToBare", round((double) connectorMs / bareMs));
+            b.put("connectorSecondHalfMs", connectorSecondHalfMs);
+            b.put("bareSecondHalfMs", bareSecondHalfMs);
+            b.put("ratioSecondHalf", round((double) connectorSecondHalfMs / Math.max(1, bareSecondHalfMs)));
             b.put("calls", calls);
             b.put("replayedWithSameStatus", sameStatus);
             b.put("replayConcurrency", concurrency);
@@ -500,6 +507,8 @@ public final class Benchmark {
                     calls));
             table.add(String.format("  %.0f records/s vs %.0f/s bare; replay: %d of %d calls answered as recorded, "
                     + "%d in flight", records * 1000.0 / connectorMs, records * 1000.0 / bareMs, sameStatus, calls, concurrency));
+            table.add(String.format("  the run's second half (its calls, both JVMs warm): %d ms vs %d ms bare, %.2fx", connectorSecondHalfMs,
+                    bareSecondHalfMs, (double) connectorSecondHalfMs / Math.max(1, bareSecondHalfMs)));
         }
     }
 
@@ -566,12 +575,19 @@ public final class Benchmark {
         long last = recorded.stream().filter(c -> c.partnerCenter() || !isPollUri(c.captured().method(), c.captured().uri()))
                 .mapToLong(c -> c.captured().endedNanos()).max().orElse(first);
         run.connectorMs = (last - first) / 1_000_000;
+        // The second half of the connector's run by time, and the same calls in the replay.
+        int half = 0;
+        while (half < recorded.size() - 1 && recorded.get(half).captured().startedNanos() < first + (last - first) / 2) {
+            half++;
+        }
+        run.connectorSecondHalfMs = (last - recorded.get(half).captured().startedNanos()) / 1_000_000;
         run.calls = recorded.size();
         run.concurrency = BareReplay.concurrency(recorded);
         try (Sandbox fresh = Sandbox.start(Sandbox.Options.defaults())) {
             load.accept(fresh);
-            BareReplay.Result r = new BareReplay(fresh).replay(recorded, run.concurrency);
+            BareReplay.Result r = new BareReplay(fresh).replay(recorded, run.concurrency, half);
             run.bareMs = Math.max(1, r.wallMillis());
+            run.bareSecondHalfMs = r.secondHalfMillis();
             run.sameStatus = r.sameStatus();
         }
         return run;

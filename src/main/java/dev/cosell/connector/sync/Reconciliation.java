@@ -85,6 +85,18 @@ public final class Reconciliation {
     private final java.util.TreeMap<Long, Object[]> doneOutOfOrder = new java.util.TreeMap<>();
     private final java.util.Set<Long> failedPages = new java.util.HashSet<>();
 
+    /**
+     * Before reading another page: waits while {@code pagesInFlight} pages are being worked on and one
+     * more is read and waiting (or until the connector stops). The bound holds however the pages'
+     * routes continue (a parallel split hands a page to another thread and frees the queue's consumer).
+     */
+    public synchronized void awaitRoom(int pagesInFlight, org.apache.camel.CamelContext context) throws InterruptedException {
+        while (pagesRead - (pagesInOrder + doneOutOfOrder.size() + failedPages.size()) > pagesInFlight
+                && !context.isStopping()) {
+            wait(200);
+        }
+    }
+
     /** A page was read: its number, for {@link #pageDone}. */
     public synchronized long pageRead() {
         return ++pagesRead;

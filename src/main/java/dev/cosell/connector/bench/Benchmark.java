@@ -56,7 +56,7 @@ public final class Benchmark {
                     Integer.parseInt(a.getOrDefault("opportunity-changes", "200")),
                     Integer.parseInt(a.getOrDefault("backfill", "10000")),
                     Integer.parseInt(a.getOrDefault("backfill-opportunities", "2000")),
-                    Integer.parseInt(a.getOrDefault("warmup", "200")), a.getOrDefault("connector-heap", "512m"),
+                    Integer.parseInt(a.getOrDefault("warmup", "1000")), a.getOrDefault("connector-heap", "512m"),
                     Integer.parseInt(a.getOrDefault("poll-interval-ms", "2000")),
                     Path.of(a.getOrDefault("out", "target/bench")));
         }
@@ -123,19 +123,32 @@ public final class Benchmark {
             var dv = sandbox.dataverse();
             var pc = sandbox.partnerCenter();
 
-            // Warm-up (not measured): the JIT, pools, token and certificate caches.
-            List<String> warm = createReferrals(sandbox, options.warmup(), "Warmup", new LinkedHashMap<>());
+            // Warm-up: the JIT, pools, token and certificate caches. Reported apart as the cold start: on
+            // 2 cores shared with the emulators, C2 still compiles ~0.7 core a minute after start (JFR), so
+            // the first events pay for it; the rows after it are the steady state a running connector has.
+            Map<String, Long> warmSent = new LinkedHashMap<>();
+            long warmPhase = System.currentTimeMillis();
+            List<String> warm = createReferrals(sandbox, options.warmup(), "Warmup", warmSent);
             awaitUntil("warm-up (" + warm.size() + " referrals)", 120,
                     () -> opportunityIdsByReferral(sandbox).keySet().containsAll(warm));
+            List<Long> coldLatency = new ArrayList<>();
+            Map<String, Long> warmWritten = firstEnd(dv.calls(), warmPhase, "PATCH", "cosell_referralid");
+            for (String id : warm) {
+                Long w = warmWritten.get(id);
+                if (w != null) {
+                    coldLatency.add(w - warmSent.get(id));
+                }
+            }
 
             // Referral created → opportunity written.
             Map<String, Long> sent = new LinkedHashMap<>();
             long phase = System.currentTimeMillis();
+            long cpu = connector.cpuMillis();
             List<String> created = createReferrals(sandbox, options.creates(), "Bench", sent);
             awaitUntil("opportunities for the created referrals", 300,
                     () -> opportunityIdsByReferral(sandbox).keySet().containsAll(created));
             settle(sandbox);
-            Window creates = new Window(sandbox, phase);
+            Window creates = new Window(sandbox, phase, connector.cpuMillis() - cpu);
             List<Long> createLatency = new ArrayList<>();
             Map<String, Long> written = firstEnd(dv.calls(), phase, "PATCH", "cosell_referralid");
             for (String id : created) {
@@ -150,6 +163,7 @@ public final class Benchmark {
             int updates = Math.min(options.updates(), created.size());
             Map<String, Long> updateSent = new LinkedHashMap<>();
             phase = System.currentTimeMillis();
+            cpu = connector.cpuMillis();
             pace(updates, i -> {
                 String id = created.get(i);
                 updateSent.put(opportunityOf.get(id), System.currentTimeMillis());
@@ -159,7 +173,7 @@ public final class Benchmark {
             awaitUntil("updated opportunities", 300, () -> updateSent.keySet().stream()
                     .allMatch(o -> dv.api().row("opportunities", o).path("estimatedvalue").asLong() >= 70000));
             settle(sandbox);
-            Window updateWindow = new Window(sandbox, phase);
+            Window updateWindow = new Window(sandbox, phase, connector.cpuMillis() - cpu);
             Map<String, Long> patched = firstEnd(dv.calls(), phase, "PATCH", "opportunities(");
             List<Long> updateLatency = new ArrayList<>();
             updateSent.forEach((o, t) -> {
@@ -171,6 +185,7 @@ public final class Benchmark {
 
             // Opportunity flagged / changed by a seller → referral written.
             phase = System.currentTimeMillis();
+            cpu = connector.cpuMillis();
             Map<String, Long> flaggedAt = new LinkedHashMap<>();
             pace(options.opportunityChanges(), i -> {
                 String id = UUID.randomUUID().toString();
@@ -180,7 +195,7 @@ public final class Benchmark {
             awaitUntil("referrals for flagged opportunities", 300,
                     () -> referralIdsByOpportunity(sandbox).keySet().containsAll(flaggedAt.keySet()));
             settle(sandbox);
-            Window flagWindow = new Window(sandbox, phase);
+            Window flagWindow = new Window(sandbox, phase, connector.cpuMillis() - cpu);
             Map<String, String> referralOf = referralIdsByOpportunity(sandbox);
             List<Long> flagLatency = new ArrayList<>();
             List<Long> flagWait = new ArrayList<>();
@@ -195,6 +210,7 @@ public final class Benchmark {
             }
 
             phase = System.currentTimeMillis();
+            cpu = connector.cpuMillis();
             Map<String, Long> editedAt = new LinkedHashMap<>();
             List<String> flagged = new ArrayList<>(flaggedAt.keySet());
             pace(flagged.size(), i -> {
@@ -206,7 +222,7 @@ public final class Benchmark {
             awaitUntil("referrals updated from opportunities", 300, () -> editedAt.keySet().stream()
                     .allMatch(r -> pc.referrals().get(tenant, r).path("details").path("dealValue").asLong() >= 90000));
             settle(sandbox);
-            Window editWindow = new Window(sandbox, phase);
+            Window editWindow = new Window(sandbox, phase, connector.cpuMillis() - cpu);
             Map<String, Long> putAt = firstEnd(pc.calls(), phase, "PUT", "/v1.0/engagements/referrals/");
             polls = pollStarts(dv.calls(), phase);
             List<Long> editLatency = new ArrayList<>();
@@ -220,6 +236,7 @@ public final class Benchmark {
             }
 
             ObjectNode l = results.putObject("latency");
+            l.set("coldStartReferralCreatedToOpportunityWritten", stats(coldLatency));
             l.set("referralCreatedToOpportunityWritten", stats(createLatency));
             l.set("referralUpdatedToOpportunityWritten", stats(updateLatency));
             l.set("opportunityFlaggedToReferralWritten", stats(flagLatency));
@@ -241,6 +258,7 @@ public final class Benchmark {
 
             table.add("");
             table.add(String.format("%-46s %7s %7s %7s %7s %6s", "Latency (ms)", "p50", "p95", "p99", "max", "n"));
+            row("cold start: first " + warm.size() + " created (warm-up)", coldLatency);
             row("webhook: referral created -> opportunity", createLatency);
             row("webhook: referral updated -> opportunity", updateLatency);
             row("opportunity flagged -> referral (end to end)", flagLatency);
@@ -252,8 +270,8 @@ public final class Benchmark {
             table.add("  (Dataverse poll interval " + options.pollIntervalMs() + " ms; " + options.creates()
                     + " creates and " + updates + " updates at " + options.rate() + "/s)");
             table.add("");
-            table.add(String.format("%-46s %12s %12s %10s", "API calls per synced change", "Partner Ctr", "Dataverse",
-                    "(+ polls)"));
+            table.add(String.format("%-46s %12s %12s %10s %10s", "API calls per synced change", "Partner Ctr", "Dataverse",
+                    "(+ polls)", "CPU ms"));
             callsRow("referral created (webhook)", creates, created.size());
             callsRow("referral updated (webhook)", updateWindow, updates);
             callsRow("opportunity flagged (poll)", flagWindow, flaggedAt.size());
@@ -327,8 +345,10 @@ public final class Benchmark {
         final long dvPolls;
         final long pcWrites;
         final long dvWrites;
+        final long connectorCpuMs;
 
-        Window(Sandbox sandbox, long from) {
+        Window(Sandbox sandbox, long from, long connectorCpuMs) {
+            this.connectorCpuMs = connectorCpuMs;
             var pcCalls = sandbox.partnerCenter().calls().entries().stream()
                     .filter(e -> e.startedAtMillis() >= from && e.uri().startsWith("/v1.0/")).toList();
             var dvCalls = sandbox.dataverse().calls().entries().stream().filter(e -> e.startedAtMillis() >= from).toList();
@@ -347,13 +367,14 @@ public final class Benchmark {
             n.put("dataversePolls", dvPolls);
             n.put("partnerCenterPerChange", round((double) pc / changes));
             n.put("dataversePerChange", round((double) dv / changes));
+            n.put("connectorCpuMsPerChange", round((double) connectorCpuMs / changes));
             return n;
         }
     }
 
     private void callsRow(String label, Window w, int changes) {
-        table.add(String.format("%-46s %12.2f %12.2f %10s", label, (double) w.pc / changes, (double) w.dv / changes,
-                "(" + w.dvPolls + ")"));
+        table.add(String.format("%-46s %12.2f %12.2f %10s %10.1f", label, (double) w.pc / changes, (double) w.dv / changes,
+                "(" + w.dvPolls + ")", (double) w.connectorCpuMs / changes));
     }
 
     /** The Dataverse poll: a GET on the opportunities collection (delta link or watermark query). */
@@ -490,6 +511,7 @@ public final class Benchmark {
         long[] liveMb = new long[4];
         long peakRssMb;
         int records;
+        long connectorCpuMs;
 
         void write(ObjectNode b) {
             b.put("records", records);
@@ -502,6 +524,7 @@ public final class Benchmark {
             b.put("bareSecondHalfMs", bareSecondHalfMs);
             b.put("ratioSecondHalf", round((double) connectorSecondHalfMs / Math.max(1, bareSecondHalfMs)));
             b.put("calls", calls);
+            b.put("connectorCpuMsPerRecord", round((double) connectorCpuMs / records));
             b.put("replayedWithSameStatus", sameStatus);
             b.put("replayConcurrency", concurrency);
         }
@@ -513,6 +536,7 @@ public final class Benchmark {
                     + "%d in flight", records * 1000.0 / connectorMs, records * 1000.0 / bareMs, sameStatus, calls, concurrency));
             table.add(String.format("  the run's second half (its calls, both JVMs warm): %d ms vs %d ms bare, %.2fx", connectorSecondHalfMs,
                     bareSecondHalfMs, (double) connectorSecondHalfMs / Math.max(1, bareSecondHalfMs)));
+            table.add(String.format("  connector CPU: %.2f ms per record", (double) connectorCpuMs / records));
         }
     }
 
@@ -528,6 +552,7 @@ public final class Benchmark {
             sandbox.dataverse().calls().capture(true);
             try (ConnectorProcess connector = ConnectorProcess.start(sandbox, options.out().resolve("backfill-" + name),
                     options.connectorHeap(), extra, "connector-backfill-" + name)) {
+                long cpuAtStart = connector.cpuMillis(); // start-up (JVM, Camel, routes) left out
                 // The live set (after a full GC, jcmd) at each quarter of the run: flat = bounded memory.
                 int quarter = 1;
                 long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(1800);
@@ -545,6 +570,7 @@ public final class Benchmark {
                     }
                     LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(200));
                 }
+                run.connectorCpuMs = connector.cpuMillis() - cpuAtStart;
                 run.liveMb[3] = connector.liveHeapMb();
                 LockSupport.parkNanos(TimeUnit.SECONDS.toNanos(1));
                 List<long[]> samples = connector.heapSamples();

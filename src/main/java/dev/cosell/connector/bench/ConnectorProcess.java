@@ -162,6 +162,11 @@ final class ConnectorProcess implements AutoCloseable {
         return peakRssKb;
     }
 
+    /** CPU time the connector JVM has used so far (user + system, all its threads), in ms. */
+    long cpuMillis() {
+        return process.info().totalCpuDuration().map(Duration::toMillis).orElse(-1L);
+    }
+
     @Override
     public void close() throws Exception {
         sampler.shutdownNow();

@@ -118,6 +118,7 @@ public final class Benchmark {
                 ConnectorProcess connector = ConnectorProcess.start(sandbox, options.out().resolve("latency"),
                         options.connectorHeap(), Map.of("sync.poll-interval-ms", String.valueOf(options.pollIntervalMs())),
                         "connector-latency")) {
+            connector.stopMemorySampling(); // memory is the backfills' subject
             String tenant = sandbox.tenant();
             awaitUntil("webhook registration", 60, () -> sandbox.partnerCenter().webhooks().registration(tenant) != null);
             var dv = sandbox.dataverse();

@@ -162,6 +162,11 @@ final class ConnectorProcess implements AutoCloseable {
         return peakRssKb;
     }
 
+    /** No more heap samples: each scrapes the whole Prometheus page, CPU the latency runs should not pay. */
+    void stopMemorySampling() {
+        sampler.shutdownNow();
+    }
+
     /** CPU time the connector JVM has used so far (user + system, all its threads), in ms. */
     long cpuMillis() {
         return process.info().totalCpuDuration().map(Duration::toMillis).orElse(-1L);

@@ -13,6 +13,7 @@ import dev.cosell.connector.partnercenter.WebhookRegistrationPlan;
 import dev.cosell.connector.sync.AuditTrail;
 import dev.cosell.connector.sync.BackfillPage;
 import dev.cosell.connector.sync.CustomerMatch;
+import dev.cosell.connector.sync.FlaggedOpportunityCustomers;
 import dev.cosell.connector.sync.DataverseWebhook;
 import dev.cosell.connector.sync.DeadLetters;
 import dev.cosell.connector.sync.FieldMappings;
@@ -143,6 +144,7 @@ public class ConnectorConfiguration implements CamelConfiguration {
         registry.bind("reconciliation", new Reconciliation(settings.get("sync.reconciliation.referral-filter"), 100, cursor));
         registry.bind("backfillPage", new BackfillPage(ledger, mappings, customerMatch, odataBatch, auditTrail,
                 settings.getBoolean("sync.cosell-only", true)));
+        registry.bind("flaggedOpportunityCustomers", new FlaggedOpportunityCustomers(odataBatch));
         registry.bind("opportunityChangePool", context.getExecutorServiceManager().newFixedThreadPool(this,
                 "opportunity-changes", settings.getInt("sync.concurrency", 4)));
         registry.bind("reconciliationPool", context.getExecutorServiceManager().newFixedThreadPool(this,

@@ -332,6 +332,81 @@ class DynamicsToPartnerCenterTest {
         assertTrue(audit.contains("'52000'") && audit.contains("'41000'"), audit);
     }
 
+    /** Several opportunities flagged at once (one poll sees them all): returns their ids, account by id. */
+    static Map<String, String> flagTogether(String prefix, int n) {
+        Map<String, String> accountOf = new java.util.LinkedHashMap<>();
+        List<ObjectNode> accounts = new java.util.ArrayList<>();
+        List<ObjectNode> opportunities = new java.util.ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            String accountId = java.util.UUID.randomUUID().toString();
+            String id = java.util.UUID.randomUUID().toString();
+            accounts.add((ObjectNode) JSON.createObjectNode().put("accountid", accountId).put("name", prefix + " " + i + " Ltd")
+                    .put("address1_city", "Oslo").put("address1_country", "NO"));
+            opportunities.add((ObjectNode) JSON.createObjectNode().put("opportunityid", id).put("name", prefix + " " + i)
+                    .put("estimatedvalue", 40000).put("estimatedclosedate", "2027-04-30").put("description", "Partner-led")
+                    .put("cosell_syncwithpartnercenter", true).put("cosell_howcanmicrosofthelp", 100000001)
+                    .put("cosell_products", "Azure").put("parentaccountid@odata.bind", "/accounts(" + accountId + ")"));
+            accountOf.put(id, accountId);
+        }
+        dv.seed("accounts", accounts);
+        dv.seed("opportunities", opportunities); // one write: the next poll sees them together
+        return accountOf;
+    }
+
+    static long dvSingleReads(java.util.Collection<String> accountIds) {
+        return harness.sandbox.dataverse().calls().entries().stream().filter(e -> e.method().equals("GET")
+                && accountIds.stream().anyMatch(a -> e.uri().contains("accounts(" + a + ")"))).count();
+    }
+
+    static long dvBatches() {
+        return harness.sandbox.dataverse().calls().entries().stream().filter(e -> e.uri().contains("$batch")).count();
+    }
+
+    static long deadLetters() {
+        return harness.runtime().context().getRegistry().lookupByNameAndType("deadLetters",
+                dev.cosell.connector.sync.DeadLetters.class).openCount();
+    }
+
+    @Test
+    void theCustomersOfOpportunitiesFlaggedTogetherAreReadInOneBatch() {
+        long batches = dvBatches();
+        Map<String, String> accountOf = flagTogether("Batch Read", 4);
+        for (var e : accountOf.entrySet()) {
+            ObjectNode referral = referralOf(e.getKey());
+            assertEquals(dv.row("accounts", e.getValue()).path("name").asText(),
+                    referral.path("customerProfile").path("name").asText(), "the customer as the $batch read it");
+        }
+        assertEquals(0, dvSingleReads(accountOf.values()), "no account read one by one");
+        assertTrue(dvBatches() > batches, "the four accounts were read in a $batch");
+        assertTrue(harness.sandbox.dataverse().calls().entries().stream().filter(e -> e.uri().contains("$batch"))
+                .reduce((a, b) -> b).orElseThrow().template().endsWith("(reads only)"), "counted as a read, not a write");
+        var customers = harness.runtime().context().getRegistry().lookupByNameAndType("flaggedOpportunityCustomers",
+                dev.cosell.connector.sync.FlaggedOpportunityCustomers.class);
+        await().atMost(Duration.ofSeconds(5)).until(() -> customers.size() == 0); // forgotten with the page
+    }
+
+    @Test
+    void whenTheCustomersBatchFailsEachOpportunityReadsItsOwn() {
+        long deadLetters = deadLetters();
+        // Every $batch fails while these are handled (others retry theirs and go on once it is lifted).
+        var failing = harness.sandbox.dataverse().faults().add(dev.cosell.connector.sandbox.Faults.Rule.status(503)
+                .on("POST", "\\$batch").times(10_000));
+        Map<String, String> accountOf;
+        try {
+            accountOf = flagTogether("Batch Down", 3);
+            for (var e : accountOf.entrySet()) {
+                ObjectNode referral = referralOf(e.getKey());
+                assertEquals(dv.row("accounts", e.getValue()).path("name").asText(),
+                        referral.path("customerProfile").path("name").asText());
+            }
+        } finally {
+            harness.sandbox.dataverse().faults().clear();
+        }
+        assertTrue(failing.fired() >= 1);
+        assertEquals(3, dvSingleReads(accountOf.values()), "each account read on its own, once");
+        assertEquals(deadLetters, deadLetters(), "no dead letter");
+    }
+
     @Test
     void ledgerRowsKeepBothSidesVersions() {
         String id = sellerOpportunity("Ledger Check", true, "Azure");

@@ -146,7 +146,8 @@ public abstract class Emulator implements AutoCloseable {
         route.handler(ctx -> {
             long started = System.nanoTime();
             ctx.addEndHandler(done -> {
-                calls.record(template, ctx.request().method().name(), ctx.request().uri(),
+                String counted = ctx.get(CALL_TEMPLATE);
+                calls.record(counted != null ? counted : template, ctx.request().method().name(), ctx.request().uri(),
                         Boolean.TRUE.equals(ctx.get("dropped")) ? 0 : ctx.response().getStatusCode(),
                         System.nanoTime() - started);
                 if (calls.capturing()) {
@@ -257,6 +258,9 @@ public abstract class Emulator implements AutoCloseable {
                 ctx.response().getStatusCode(), response,
                 answer == null ? null : new String(answer, java.nio.charset.StandardCharsets.UTF_8)));
     }
+
+    /** Context key: a handler's more precise name for the call in the call log (e.g. a read-only $batch). */
+    protected static final String CALL_TEMPLATE = "cosell.callTemplate";
 
     /** Context key under which an answer's body is left for {@link #capture}. */
     protected static final String RESPONSE_BODY = "cosell.responseBody";

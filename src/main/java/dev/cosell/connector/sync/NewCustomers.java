@@ -17,7 +17,13 @@ public final class NewCustomers {
 
     private static final int REMEMBERED = 10_000;
 
-    private final Map<String, Semaphore> locks = new ConcurrentHashMap<>();
+    /** A customer's lock while someone holds or waits for it (dropped after: the map does not grow). */
+    private static final class Lock {
+        final Semaphore semaphore = new Semaphore(1);
+        int users; // changed only inside the map's compute, i.e. atomically per customer
+    }
+
+    private final Map<String, Lock> locks = new ConcurrentHashMap<>();
     private final Map<String, Long> createdAt = new LinkedHashMap<>(256, 0.75f, false) {
         @Override
         protected boolean removeEldestEntry(Map.Entry<String, Long> eldest) {
@@ -36,14 +42,34 @@ public final class NewCustomers {
     }
 
     public void lock(String customer) throws InterruptedException {
-        locks.computeIfAbsent(customer, k -> new Semaphore(1)).acquire();
+        Lock lock = locks.compute(customer, (k, l) -> {
+            Lock held = l == null ? new Lock() : l;
+            held.users++;
+            return held;
+        });
+        try {
+            lock.semaphore.acquire();
+        } catch (InterruptedException e) {
+            leave(customer);
+            throw e;
+        }
     }
 
     public void unlock(String customer) {
-        Semaphore s = locks.get(customer);
-        if (s != null) {
-            s.release();
+        Lock lock = locks.get(customer);
+        if (lock != null) {
+            lock.semaphore.release();
+            leave(customer);
         }
+    }
+
+    /** Customers whose lock is held or waited for now (0 when idle). */
+    public int locked() {
+        return locks.size();
+    }
+
+    private void leave(String customer) {
+        locks.computeIfPresent(customer, (k, l) -> --l.users == 0 ? null : l);
     }
 
     /** True when this customer was created on this node after {@code since}: look it up again. */

@@ -1,0 +1,67 @@
+package dev.cosell.connector.sync;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+import org.junit.jupiter.api.Test;
+
+class NewCustomersTest {
+
+    @Test
+    void oneHolderPerCustomerAndNothingKeptOnceReleased() throws Exception {
+        NewCustomers customers = new NewCustomers();
+        customers.lock("contoso");
+        AtomicBoolean secondIn = new AtomicBoolean();
+        CompletableFuture<Void> second = CompletableFuture.runAsync(() -> {
+            try {
+                customers.lock("contoso");
+                secondIn.set(true);
+                customers.unlock("contoso");
+            } catch (InterruptedException e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        customers.lock("fabrikam"); // another customer is not held up
+        customers.unlock("fabrikam");
+        assertFalse(secondIn.get(), "the second creator of contoso waits");
+        customers.unlock("contoso");
+        second.get();
+        assertTrue(secondIn.get());
+        assertEquals(0, customers.locked(), "no lock kept for customers nobody works on");
+    }
+
+    @Test
+    void manyCustomersLeaveNoLockBehind() throws Exception {
+        NewCustomers customers = new NewCustomers();
+        for (int i = 0; i < 10_000; i++) {
+            customers.lock("customer " + i);
+            customers.unlock("customer " + i);
+        }
+        assertEquals(0, customers.locked());
+    }
+
+    @Test
+    void anInterruptedWaiterLeavesNoLockBehind() throws Exception {
+        NewCustomers customers = new NewCustomers();
+        customers.lock("contoso");
+        Thread waiter = new Thread(() -> {
+            try {
+                customers.lock("contoso");
+            } catch (InterruptedException expected) {
+                // gives up
+            }
+        });
+        waiter.start();
+        await().atMost(Duration.ofSeconds(5)).until(() -> waiter.getState() == Thread.State.WAITING);
+        waiter.interrupt();
+        waiter.join();
+        customers.unlock("contoso");
+        assertEquals(0, customers.locked());
+    }
+}

@@ -245,7 +245,8 @@ class DynamicsToPartnerCenterTest {
         assertEquals("Closed", pc.referrals().get(harness.tenant(), declineId).path("status").asText());
 
         // Declined is final: accepting it now is an invalid transition, refused once and audited.
-        long puts = pcCalls("PUT");
+        // (counted for this referral only: a PUT still under way for an earlier test's referral is not ours)
+        long puts = callsFor(declineId, "PUT");
         edit(declineOpp, JSON.createObjectNode().put("cosell_referralaction", 100000001));
         await().atMost(Duration.ofSeconds(10)).until(() -> dv.row("opportunities", declineOpp).path("cosell_audit").asText()
                 .contains("refused by Partner Center"));
@@ -254,7 +255,8 @@ class DynamicsToPartnerCenterTest {
         await().atMost(Duration.ofSeconds(10)).until(() -> seller.handledCurrentVersion(declineOpp));
         long polls = deltaPolls();
         await().atMost(Duration.ofSeconds(5)).until(() -> deltaPolls() >= polls + 3);
-        assertEquals(puts + 1, pcCalls("PUT"), "refused once, not retried");
+        assertEquals(puts + 1, callsFor(declineId, "PUT"), "refused once, not retried");
+        assertEquals(1, callsFor(acceptId, "PUT"), "the accepted referral: one PUT, no echo");
     }
 
     @Test

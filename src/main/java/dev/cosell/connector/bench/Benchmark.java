@@ -133,14 +133,7 @@ public final class Benchmark {
             List<String> warm = createReferrals(sandbox, options.warmup(), "Warmup", warmSent);
             awaitUntil("warm-up (" + warm.size() + " referrals)", 120,
                     () -> opportunityIdsByReferral(sandbox).keySet().containsAll(warm));
-            List<Long> coldLatency = new ArrayList<>();
-            Map<String, Long> warmWritten = firstEnd(dv.calls(), warmPhase, "PATCH", "cosell_referralid");
-            for (String id : warm) {
-                Long w = warmWritten.get(id);
-                if (w != null) {
-                    coldLatency.add(w - warmSent.get(id));
-                }
-            }
+            List<Long> coldLatency = untilOpportunityWritten(dv.calls(), warmPhase, warmSent);
 
             // Referral created → opportunity written.
             Map<String, Long> sent = new LinkedHashMap<>();
@@ -151,14 +144,7 @@ public final class Benchmark {
                     () -> opportunityIdsByReferral(sandbox).keySet().containsAll(created));
             settle(sandbox);
             Window creates = new Window(sandbox, phase, connector.cpuMillis() - cpu);
-            List<Long> createLatency = new ArrayList<>();
-            Map<String, Long> written = firstEnd(dv.calls(), phase, "PATCH", "cosell_referralid");
-            for (String id : created) {
-                Long w = written.get(id);
-                if (w != null) {
-                    createLatency.add(w - sent.get(id));
-                }
-            }
+            List<Long> createLatency = untilOpportunityWritten(dv.calls(), phase, sent);
 
             // Referral updated by Microsoft → opportunity updated.
             Map<String, String> opportunityOf = opportunityIdsByReferral(sandbox);
@@ -282,6 +268,19 @@ public final class Benchmark {
                     + "for Dataverse changes (must be 0); %d link write-backs for %d flagged opportunities",
                     creates.pcWrites + updateWindow.pcWrites, editWindow.dvWrites, flagWindow.dvWrites, flaggedAt.size()));
         }
+    }
+
+    /** For each referral sent (id → when): the time until its opportunity was written (by alternate key). */
+    private static List<Long> untilOpportunityWritten(CallLog dataverse, long from, Map<String, Long> sent) {
+        Map<String, Long> written = firstEnd(dataverse, from, "PATCH", "cosell_referralid");
+        List<Long> latency = new ArrayList<>();
+        sent.forEach((id, at) -> {
+            Long w = written.get(id);
+            if (w != null) {
+                latency.add(w - at);
+            }
+        });
+        return latency;
     }
 
     private List<String> createReferrals(Sandbox sandbox, int n, String prefix, Map<String, Long> sent) {

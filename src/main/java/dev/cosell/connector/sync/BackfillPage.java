@@ -135,11 +135,7 @@ public final class BackfillPage {
         }
         List<String> order = new ArrayList<>(queries);
         exchange.setProperty("customerQueries", order);
-        List<ODataBatch.Request> reads = new ArrayList<>();
-        for (String q : order) {
-            reads.add(new ODataBatch.Request("GET", q, Map.of(), null));
-        }
-        return batch.body(reads);
+        return batch.gets(order);
     }
 
     /**

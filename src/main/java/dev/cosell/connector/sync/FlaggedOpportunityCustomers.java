@@ -50,11 +50,7 @@ public final class FlaggedOpportunityCustomers {
         }
         List<String> order = new ArrayList<>(reads);
         exchange.setProperty(READS, order);
-        List<ODataBatch.Request> requests = new ArrayList<>();
-        for (String path : order) {
-            requests.add(new ODataBatch.Request("GET", path, Map.of(), null));
-        }
-        return batch.body(requests);
+        return batch.gets(order);
     }
 
     /** Keeps the answers of the page's $batch (a part that failed is read by its row itself). */

@@ -56,6 +56,15 @@ public final class ODataBatch {
         return body(requests);
     }
 
+    /** The $batch body of a GET for each URL (relative to the Web API path), in order. */
+    public String gets(List<String> relativeUrls) {
+        List<Request> requests = new ArrayList<>(relativeUrls.size());
+        for (String url : relativeUrls) {
+            requests.add(new Request("GET", url, Map.of(), null));
+        }
+        return body(requests);
+    }
+
     /** The $batch body of these requests, in order, each on its own (no change set). */
     public String body(List<Request> requests) {
         StringBuilder b = new StringBuilder(256 * requests.size() + 32);

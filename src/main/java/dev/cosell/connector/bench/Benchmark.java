@@ -578,6 +578,9 @@ public final class Benchmark {
                 }
                 run.connectorCpuMs = connector.cpuMillis() - cpuAtStart;
                 run.liveMb[3] = connector.liveHeapMb();
+                for (; quarter < 4; quarter++) { // a run done before its last look at a quarter
+                    run.liveMb[quarter - 1] = run.liveMb[3];
+                }
                 LockSupport.parkNanos(TimeUnit.SECONDS.toNanos(1));
                 List<long[]> samples = connector.heapSamples();
                 run.peakHeapMb = samples.stream().mapToLong(s -> s[1]).max().orElse(0) / (1024 * 1024);

@@ -361,7 +361,7 @@ public final class Benchmark {
             pc = pcCalls.size();
             dvPolls = dvCalls.stream().filter(Benchmark::isPoll).count();
             dv = dvCalls.size() - dvPolls;
-            pcWrites = pcCalls.stream().filter(e -> !e.method().equals("GET")).count();
+            pcWrites = pcCalls.stream().filter(Benchmark::isWrite).count();
             dvWrites = dvCalls.stream().filter(Benchmark::isWrite).count();
         }
 

@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.time.Duration;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 import org.junit.jupiter.api.Test;
@@ -18,7 +17,7 @@ class NewCustomersTest {
         NewCustomers customers = new NewCustomers();
         customers.lock("contoso");
         AtomicBoolean secondIn = new AtomicBoolean();
-        CompletableFuture<Void> second = CompletableFuture.runAsync(() -> {
+        Thread second = new Thread(() -> {
             try {
                 customers.lock("contoso");
                 secondIn.set(true);
@@ -27,11 +26,14 @@ class NewCustomersTest {
                 throw new IllegalStateException(e);
             }
         });
+        second.start();
+        // Parked on contoso's lock (not merely not started yet).
+        await().atMost(Duration.ofSeconds(5)).until(() -> second.getState() == Thread.State.WAITING);
         customers.lock("fabrikam"); // another customer is not held up
         customers.unlock("fabrikam");
         assertFalse(secondIn.get(), "the second creator of contoso waits");
         customers.unlock("contoso");
-        second.get();
+        second.join(5000);
         assertTrue(secondIn.get());
         assertEquals(0, customers.locked(), "no lock kept for customers nobody works on");
     }

@@ -49,7 +49,7 @@ final class BareReplay {
     }
 
     /** secondHalfMillis: from the start of call number {@code from} (see replay) to the end. */
-    record Result(long wallMillis, int calls, int sameStatus, int concurrency, long secondHalfMillis) {
+    record Result(long wallMillis, int calls, int sameStatus, int concurrency, long secondHalfMillis, long cpuMillis) {
     }
 
     private final Sandbox sandbox;
@@ -123,6 +123,7 @@ final class BareReplay {
         long[] sentAt = new long[calls.size()];
         ExecutorService workers = Executors.newFixedThreadPool(concurrency);
         long started = System.nanoTime();
+        long cpuAtStart = Benchmark.ownCpuMillis();
         try {
             for (int i = 0; i < calls.size(); i++) {
                 window.acquire();
@@ -151,7 +152,8 @@ final class BareReplay {
         }
         long ended = System.nanoTime();
         return new Result((ended - started) / 1_000_000, calls.size(), same.get(), concurrency,
-                calls.isEmpty() ? 0 : (ended - sentAt[Math.min(from, calls.size() - 1)]) / 1_000_000);
+                calls.isEmpty() ? 0 : (ended - sentAt[Math.min(from, calls.size() - 1)]) / 1_000_000,
+                Benchmark.ownCpuMillis() - cpuAtStart);
     }
 
     /** Sends one recorded call, rewritten; learns the new ids and eTags; true when the status matched. */

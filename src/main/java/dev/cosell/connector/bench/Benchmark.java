@@ -42,7 +42,7 @@ public final class Benchmark {
 
     /** Sizes and rates (defaults finish in about 4 minutes on 2 cores). */
     record Options(int creates, int updates, double rate, int opportunityChanges, int backfill, int backfillOpportunities,
-            int warmup, String connectorHeap, int pollIntervalMs, Path out) {
+            int warmup, String connectorHeap, int pollIntervalMs, int memoryBackfill, Path out) {
 
         static Options parse(String[] args) {
             Map<String, String> a = new HashMap<>();
@@ -59,6 +59,7 @@ public final class Benchmark {
                     Integer.parseInt(a.getOrDefault("backfill-opportunities", "2000")),
                     Integer.parseInt(a.getOrDefault("warmup", "1000")), a.getOrDefault("connector-heap", "512m"),
                     Integer.parseInt(a.getOrDefault("poll-interval-ms", "2000")),
+                    Integer.parseInt(a.getOrDefault("memory-backfill", "10000")),
                     Path.of(a.getOrDefault("out", "target/bench")));
         }
     }
@@ -84,7 +85,7 @@ public final class Benchmark {
         results.set("options", JSON.valueToTree(Map.of("creates", options.creates(), "updates", options.updates(),
                 "ratePerSecond", options.rate(), "opportunityChanges", options.opportunityChanges(), "backfill",
                 options.backfill(), "backfillOpportunities", options.backfillOpportunities(), "connectorHeap",
-                options.connectorHeap(), "pollIntervalMs", options.pollIntervalMs())));
+                options.connectorHeap(), "pollIntervalMs", options.pollIntervalMs(), "memoryBackfill", options.memoryBackfill())));
         results.set("machine", JSON.valueToTree(Map.of("cores", Runtime.getRuntime().availableProcessors(), "java",
                 System.getProperty("java.vm.name") + " " + System.getProperty("java.version"), "os",
                 System.getProperty("os.name") + " " + System.getProperty("os.arch"))));
@@ -96,6 +97,9 @@ public final class Benchmark {
         }
         if (options.backfillOpportunities() > 0) {
             backfillOpportunities();
+        }
+        if (options.memoryBackfill() > 0) {
+            memory();
         }
         if (memoryLine != null) {
             table.add("");
@@ -452,18 +456,60 @@ public final class Benchmark {
 
     private void backfillReferrals() throws Exception {
         int n = options.backfill();
-        Map<String, String> extra = Map.of("sync.reconciliation.on-startup", "true",
-                "partnercenter.webhook.register-on-startup", "false", "sync.poll-interval-ms", "3600000");
-        // Progress is watched with a row count (O(1)); the full check copies every row, so it runs only
-        // once the count is there (copying 10,000 rows every 200 ms slowed the emulators the connector waits for).
-        BackfillRun run = backfill("referrals", sandbox -> Referrals.load(sandbox, n), extra,
-                sandbox -> sandbox.dataverse().api().count("opportunities") >= n && opportunityIdsByReferral(sandbox).size() >= n,
-                sandbox -> sandbox.dataverse().api().count("opportunities"), n);
+        BackfillRun run = backfill("referrals", sandbox -> Referrals.load(sandbox, n), BACKFILL_AT_START,
+                sandbox -> referralsBackfilled(sandbox, n), n);
         ObjectNode b = results.putObject("backfillReferrals");
         run.write(b);
         table.add("");
         table.add(String.format("%-46s %10s %10s %10s %8s", "Backfill", "connector", "bare", "ratio", "calls"));
         run.row(table, "referrals -> opportunities (" + n + ")");
+    }
+
+    /**
+     * Memory (5): a backfill of its own, not timed: the heap probes (a Prometheus scrape every 500 ms, a
+     * jcmd forcing a full GC at each quarter) cost the shared 2 cores 15-20 % of a timed run's wall time.
+     */
+    private void memory() throws Exception {
+        int n = options.memoryBackfill();
+        MemoryRun run = new MemoryRun();
+        try (Sandbox sandbox = Sandbox.start(Sandbox.Options.defaults())) {
+            Referrals.load(sandbox, n);
+            try (ConnectorProcess connector = ConnectorProcess.start(sandbox, options.out().resolve("memory"),
+                    options.connectorHeap(), BACKFILL_AT_START, "connector-memory")) {
+                // The live set (after a full GC, jcmd) at each quarter of the run: flat = bounded memory.
+                int quarter = 1;
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(3600);
+                while (!referralsBackfilled(sandbox, n)) {
+                    if (System.nanoTime() > deadline) {
+                        throw new IllegalStateException("benchmark: backfill of " + n + " referrals not done within 3600 s");
+                    }
+                    // (a small run can pass two quarters between looks: both get the same sample)
+                    long done = sandbox.dataverse().api().count("opportunities");
+                    long live = -1;
+                    while (quarter < 4 && done >= (long) n * quarter / 4) {
+                        live = live < 0 ? connector.liveHeapMb() : live;
+                        run.liveMb[quarter - 1] = live;
+                        quarter++;
+                    }
+                    LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(200));
+                }
+                run.liveMb[3] = connector.liveHeapMb();
+                for (; quarter < 4; quarter++) { // a run done before its last look at a quarter
+                    run.liveMb[quarter - 1] = run.liveMb[3];
+                }
+                LockSupport.parkNanos(TimeUnit.SECONDS.toNanos(1));
+                List<long[]> samples = connector.heapSamples();
+                run.peakHeapMb = samples.stream().mapToLong(s -> s[1]).max().orElse(0) / (1024 * 1024);
+                // Heap floor per quarter of the run: the lowest heap used (right after a collection),
+                // i.e. what stays live. Flat floors = memory does not grow with the record count.
+                int q = Math.max(1, samples.size() / 4);
+                for (int i = 0; i < 4 && i * q < samples.size(); i++) {
+                    run.heapFloorMb[i] = samples.subList(i * q, Math.min(samples.size(), (i + 1) * q)).stream()
+                            .mapToLong(x -> x[1]).min().orElse(0) / (1024 * 1024);
+                }
+                run.peakRssMb = connector.peakRssKb() / 1024;
+            }
+        }
         ObjectNode m = results.putObject("memory");
         m.put("records", n);
         m.put("connectorHeapMax", options.connectorHeap());
@@ -471,13 +517,31 @@ public final class Benchmark {
         m.set("heapFloorPerQuarterMb", JSON.valueToTree(run.heapFloorMb));
         m.set("liveHeapAfterFullGcPerQuarterMb", JSON.valueToTree(run.liveMb));
         m.put("peakRssMb", run.peakRssMb);
-        memoryLine = String.format("Connector JVM during the %d-referral backfill (-Xmx%s): live heap after a full GC at "
-                + "1/4, 1/2, 3/4, end: %d / %d / %d / %d MB; peak heap used %d MB (garbage included); peak RSS %d MB", n,
+        memoryLine = String.format("Connector JVM during a %d-referral backfill (-Xmx%s, not timed): live heap after a full GC "
+                + "at 1/4, 1/2, 3/4, end: %d / %d / %d / %d MB; peak heap used %d MB (garbage included); peak RSS %d MB", n,
                 options.connectorHeap(), run.liveMb[0], run.liveMb[1], run.liveMb[2], run.liveMb[3], run.peakHeapMb,
                 run.peakRssMb);
     }
 
+    private static final class MemoryRun {
+        long peakHeapMb;
+        long[] heapFloorMb = new long[4];
+        long[] liveMb = new long[4];
+        long peakRssMb;
+    }
+
     private String memoryLine;
+
+    private static final Map<String, String> BACKFILL_AT_START = Map.of("sync.reconciliation.on-startup", "true",
+            "partnercenter.webhook.register-on-startup", "false", "sync.poll-interval-ms", "3600000");
+
+    /**
+     * Watched with a row count (O(1)); the full check copies every row, so it runs only once the count is
+     * there (copying 10,000 rows every 200 ms slowed the emulators the connector waits for).
+     */
+    private static boolean referralsBackfilled(Sandbox sandbox, int n) {
+        return sandbox.dataverse().api().count("opportunities") >= n && opportunityIdsByReferral(sandbox).size() >= n;
+    }
 
     private void backfillOpportunities() throws Exception {
         int n = options.backfillOpportunities();
@@ -487,8 +551,7 @@ public final class Benchmark {
             }
         }, Map.of("partnercenter.webhook.register-on-startup", "false", "sync.poll-interval-ms",
                 String.valueOf(options.pollIntervalMs())), sandbox -> sandbox.partnerCenter().referrals().size(sandbox.tenant()) >= n
-                        && referralIdsByOpportunity(sandbox).size() >= n && opportunityLinks(sandbox) >= n,
-                sandbox -> sandbox.partnerCenter().referrals().size(sandbox.tenant()), n);
+                        && referralIdsByOpportunity(sandbox).size() >= n && opportunityLinks(sandbox) >= n, n);
         run.write(results.putObject("backfillOpportunities"));
         if (options.backfill() <= 0) {
             table.add("");
@@ -512,12 +575,11 @@ public final class Benchmark {
         int calls;
         int sameStatus;
         int concurrency;
-        long peakHeapMb;
-        long[] heapFloorMb = new long[4];
-        long[] liveMb = new long[4];
-        long peakRssMb;
         int records;
         long connectorCpuMs;
+        // This JVM's CPU (the emulators; in the replay also its client) during each run.
+        long emulatorCpuMs;
+        long bareCpuMs;
 
         void write(ObjectNode b) {
             b.put("records", records);
@@ -531,6 +593,8 @@ public final class Benchmark {
             b.put("ratioSecondHalf", round((double) connectorSecondHalfMs / Math.max(1, bareSecondHalfMs)));
             b.put("calls", calls);
             b.put("connectorCpuMsPerRecord", round((double) connectorCpuMs / records));
+            b.put("emulatorCpuMsPerRecordDuringConnectorRun", round((double) emulatorCpuMs / records));
+            b.put("emulatorAndClientCpuMsPerRecordDuringReplay", round((double) bareCpuMs / records));
             b.put("replayedWithSameStatus", sameStatus);
             b.put("replayConcurrency", concurrency);
         }
@@ -542,13 +606,14 @@ public final class Benchmark {
                     + "%d in flight", records * 1000.0 / connectorMs, records * 1000.0 / bareMs, sameStatus, calls, concurrency));
             table.add(String.format("  the run's second half (its calls, both JVMs warm): %d ms vs %d ms bare, %.2fx", connectorSecondHalfMs,
                     bareSecondHalfMs, (double) connectorSecondHalfMs / Math.max(1, bareSecondHalfMs)));
-            table.add(String.format("  connector CPU: %.2f ms per record", (double) connectorCpuMs / records));
+            table.add(String.format("  CPU per record: connector %.2f ms + emulators %.2f ms; replay (emulators + client) %.2f ms",
+                    (double) connectorCpuMs / records, (double) emulatorCpuMs / records, (double) bareCpuMs / records));
         }
     }
 
+    /** A timed backfill (no memory probes: see memory()) and the bare replay of its calls. */
     private BackfillRun backfill(String name, java.util.function.Consumer<Sandbox> load, Map<String, String> extra,
-            java.util.function.Predicate<Sandbox> finished, java.util.function.ToIntFunction<Sandbox> progress,
-            int records) throws Exception {
+            java.util.function.Predicate<Sandbox> finished, int records) throws Exception {
         BackfillRun run = new BackfillRun();
         run.records = records;
         List<BareReplay.Call> recorded;
@@ -558,40 +623,18 @@ public final class Benchmark {
             sandbox.dataverse().calls().capture(true);
             try (ConnectorProcess connector = ConnectorProcess.start(sandbox, options.out().resolve("backfill-" + name),
                     options.connectorHeap(), extra, "connector-backfill-" + name)) {
+                connector.stopMemorySampling();
                 long cpuAtStart = connector.cpuMillis(); // start-up (JVM, Camel, routes) left out
-                // The live set (after a full GC, jcmd) at each quarter of the run: flat = bounded memory.
-                int quarter = 1;
+                long emulatorCpuAtStart = ownCpuMillis();
                 long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(1800);
                 while (!finished.test(sandbox)) {
                     if (System.nanoTime() > deadline) {
                         throw new IllegalStateException("benchmark: backfill of " + name + " not done within 1800 s");
                     }
-                    // (a small run can pass two quarters between looks: both get the same sample)
-                    int done = progress.applyAsInt(sandbox);
-                    long live = -1;
-                    while (quarter < 4 && done >= records * quarter / 4) {
-                        live = live < 0 ? connector.liveHeapMb() : live;
-                        run.liveMb[quarter - 1] = live;
-                        quarter++;
-                    }
                     LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(200));
                 }
                 run.connectorCpuMs = connector.cpuMillis() - cpuAtStart;
-                run.liveMb[3] = connector.liveHeapMb();
-                for (; quarter < 4; quarter++) { // a run done before its last look at a quarter
-                    run.liveMb[quarter - 1] = run.liveMb[3];
-                }
-                LockSupport.parkNanos(TimeUnit.SECONDS.toNanos(1));
-                List<long[]> samples = connector.heapSamples();
-                run.peakHeapMb = samples.stream().mapToLong(s -> s[1]).max().orElse(0) / (1024 * 1024);
-                // Heap floor per quarter of the run: the lowest heap used (right after a collection),
-                // i.e. what stays live. Flat floors = memory does not grow with the record count.
-                int q = Math.max(1, samples.size() / 4);
-                for (int i = 0; i < 4 && i * q < samples.size(); i++) {
-                    run.heapFloorMb[i] = samples.subList(i * q, Math.min(samples.size(), (i + 1) * q)).stream()
-                            .mapToLong(x -> x[1]).min().orElse(0) / (1024 * 1024);
-                }
-                run.peakRssMb = connector.peakRssKb() / 1024;
+                run.emulatorCpuMs = ownCpuMillis() - emulatorCpuAtStart;
             }
             sandbox.partnerCenter().calls().capture(false);
             sandbox.dataverse().calls().capture(false);
@@ -636,6 +679,7 @@ public final class Benchmark {
         try (Sandbox fresh = Sandbox.start(Sandbox.Options.defaults())) {
             load.accept(fresh);
             BareReplay.Result r = new BareReplay(fresh).replay(recorded, run.concurrency, half);
+            run.bareCpuMs = r.cpuMillis();
             run.bareMs = Math.max(1, r.wallMillis());
             run.bareSecondHalfMs = r.secondHalfMillis();
             run.sameStatus = r.sameStatus();
@@ -687,6 +731,11 @@ public final class Benchmark {
         List<Long> s = values.stream().sorted().toList();
         table.add(String.format("%-46s %7d %7d %7d %7d %6d", label, percentile(s, 0.5), percentile(s, 0.95),
                 percentile(s, 0.99), s.isEmpty() ? 0 : s.get(s.size() - 1), s.size()));
+    }
+
+    /** CPU time of this JVM (the emulators and, in a replay, its client) so far. */
+    static long ownCpuMillis() {
+        return ProcessHandle.current().info().totalCpuDuration().map(java.time.Duration::toMillis).orElse(-1L);
     }
 
     private static double round(double v) {

@@ -92,6 +92,9 @@ public final class Benchmark {
         if (options.creates() > 0) {
             latency();
         }
+        if (options.backfill() > 0 || options.backfillOpportunities() > 0) {
+            warmEmulators();
+        }
         if (options.backfill() > 0) {
             backfillReferrals();
         }
@@ -466,6 +469,23 @@ public final class Benchmark {
     }
 
     /**
+     * An untimed backfill of 2,000 referrals through a connector of its own, so that the emulators (this
+     * JVM) are compiled by the JIT before the timed runs: otherwise their warm-up competes with the
+     * connector for the 2 cores during its run, and not during the replay that follows it.
+     */
+    private void warmEmulators() throws Exception {
+        int n = 2000;
+        try (Sandbox sandbox = Sandbox.start(Sandbox.Options.defaults())) {
+            Referrals.load(sandbox, n);
+            try (ConnectorProcess connector = ConnectorProcess.start(sandbox, options.out().resolve("warm-up"),
+                    options.connectorHeap(), BACKFILL_AT_START, "connector-warm-up")) {
+                connector.stopMemorySampling();
+                awaitUntil("the emulators' warm-up backfill", 300, () -> referralsBackfilled(sandbox, n));
+            }
+        }
+    }
+
+    /**
      * Memory (5): a backfill of its own, not timed: the heap probes (a Prometheus scrape every 500 ms, a
      * jcmd forcing a full GC at each quarter) cost the shared 2 cores 15-20 % of a timed run's wall time.
      */
@@ -580,6 +600,11 @@ public final class Benchmark {
         // This JVM's CPU (the emulators; in the replay also its client) during each run.
         long emulatorCpuMs;
         long bareCpuMs;
+        Map<String, Long> connectorCpuByThreadKind = new java.util.TreeMap<>();
+        long connectorConnections;
+        long bareConnections;
+        Map<String, Long> emulatorCpuByThreadKind = new java.util.TreeMap<>();
+        Map<String, Long> bareCpuByThreadKind = new java.util.TreeMap<>();
 
         void write(ObjectNode b) {
             b.put("records", records);
@@ -595,8 +620,21 @@ public final class Benchmark {
             b.put("connectorCpuMsPerRecord", round((double) connectorCpuMs / records));
             b.put("emulatorCpuMsPerRecordDuringConnectorRun", round((double) emulatorCpuMs / records));
             b.put("emulatorAndClientCpuMsPerRecordDuringReplay", round((double) bareCpuMs / records));
+            b.set("connectorCpuMsByThreadKind", JSON.valueToTree(connectorCpuByThreadKind));
+            b.set("emulatorCpuMsByThreadKindDuringConnectorRun", JSON.valueToTree(emulatorCpuByThreadKind));
+            b.set("benchmarkCpuMsByThreadKindDuringReplay", JSON.valueToTree(bareCpuByThreadKind));
+            b.put("connectorConnectionsOpened", connectorConnections);
+            b.put("bareConnectionsOpened", bareConnections);
             b.put("replayedWithSameStatus", sameStatus);
             b.put("replayConcurrency", concurrency);
+        }
+
+        /** e.g. "jit 0.66, camel-threads 0.55": the kinds that used any CPU, largest first. */
+        private String perRecord(Map<String, Long> cpuMsByKind) {
+            return cpuMsByKind.entrySet().stream().filter(e -> e.getValue() > 0)
+                    .sorted(Map.Entry.<String, Long>comparingByValue().reversed())
+                    .map(e -> String.format("%s %.2f", e.getKey(), (double) e.getValue() / records))
+                    .collect(Collectors.joining(", "));
         }
 
         void row(List<String> table, String label) {
@@ -608,6 +646,10 @@ public final class Benchmark {
                     bareSecondHalfMs, (double) connectorSecondHalfMs / Math.max(1, bareSecondHalfMs)));
             table.add(String.format("  CPU per record: connector %.2f ms + emulators %.2f ms; replay (emulators + client) %.2f ms",
                     (double) connectorCpuMs / records, (double) emulatorCpuMs / records, (double) bareCpuMs / records));
+            table.add("  CPU ms per record by thread, connector: " + perRecord(connectorCpuByThreadKind)
+                    + String.format(" (TLS connections opened: %d; replay %d)", connectorConnections, bareConnections));
+            table.add("  ... emulators during the connector run: " + perRecord(emulatorCpuByThreadKind));
+            table.add("  ... emulators and client during the replay: " + perRecord(bareCpuByThreadKind));
         }
     }
 
@@ -624,8 +666,11 @@ public final class Benchmark {
             try (ConnectorProcess connector = ConnectorProcess.start(sandbox, options.out().resolve("backfill-" + name),
                     options.connectorHeap(), extra, "connector-backfill-" + name)) {
                 connector.stopMemorySampling();
+                Map<String, Long> threadsAtStart = connector.cpuByThreadKind();
                 long cpuAtStart = connector.cpuMillis(); // start-up (JVM, Camel, routes) left out
                 long emulatorCpuAtStart = ownCpuMillis();
+                Map<String, Long> ownThreadsAtStart = ConnectorProcess.cpuByThreadKind(ProcessHandle.current().pid());
+                long connectionsAtStart = connections(sandbox);
                 long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(1800);
                 while (!finished.test(sandbox)) {
                     if (System.nanoTime() > deadline) {
@@ -635,6 +680,11 @@ public final class Benchmark {
                 }
                 run.connectorCpuMs = connector.cpuMillis() - cpuAtStart;
                 run.emulatorCpuMs = ownCpuMillis() - emulatorCpuAtStart;
+                run.connectorConnections = connections(sandbox) - connectionsAtStart;
+                ConnectorProcess.cpuByThreadKind(ProcessHandle.current().pid()).forEach((kind, ms) -> run.emulatorCpuByThreadKind
+                        .put(kind, ms - ownThreadsAtStart.getOrDefault(kind, 0L)));
+                connector.cpuByThreadKind().forEach((kind, ms) -> run.connectorCpuByThreadKind.put(kind,
+                        ms - threadsAtStart.getOrDefault(kind, 0L)));
             }
             sandbox.partnerCenter().calls().capture(false);
             sandbox.dataverse().calls().capture(false);
@@ -678,8 +728,13 @@ public final class Benchmark {
         run.concurrency = BareReplay.concurrency(recorded);
         try (Sandbox fresh = Sandbox.start(Sandbox.Options.defaults())) {
             load.accept(fresh);
+            long connectionsBefore = connections(fresh);
+            Map<String, Long> ownThreadsBefore = ConnectorProcess.cpuByThreadKind(ProcessHandle.current().pid());
             BareReplay.Result r = new BareReplay(fresh).replay(recorded, run.concurrency, half);
             run.bareCpuMs = r.cpuMillis();
+            run.bareConnections = connections(fresh) - connectionsBefore;
+            ConnectorProcess.cpuByThreadKind(ProcessHandle.current().pid()).forEach((kind, ms) -> run.bareCpuByThreadKind
+                    .put(kind, ms - ownThreadsBefore.getOrDefault(kind, 0L)));
             run.bareMs = Math.max(1, r.wallMillis());
             run.bareSecondHalfMs = r.secondHalfMillis();
             run.sameStatus = r.sameStatus();
@@ -731,6 +786,11 @@ public final class Benchmark {
         List<Long> s = values.stream().sorted().toList();
         table.add(String.format("%-46s %7d %7d %7d %7d %6d", label, percentile(s, 0.5), percentile(s, 0.95),
                 percentile(s, 0.99), s.isEmpty() ? 0 : s.get(s.size() - 1), s.size()));
+    }
+
+    /** Connections opened to the Partner Center and Dataverse emulators so far. */
+    private static long connections(Sandbox sandbox) {
+        return sandbox.partnerCenter().connectionsOpened() + sandbox.dataverse().connectionsOpened();
     }
 
     /** CPU time of this JVM (the emulators and, in a replay, its client) so far. */

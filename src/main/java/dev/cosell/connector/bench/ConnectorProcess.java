@@ -158,6 +158,58 @@ final class ConnectorProcess implements AutoCloseable {
         }
     }
 
+    /**
+     * CPU (ms, user + system) of the connector's threads so far, summed by kind: JIT compiler, GC, Camel
+     * routes, HTTP client, database, other (Linux /proc; empty elsewhere). Shows where a run's CPU goes,
+     * including what a Java profiler does not sample (compiler and GC threads, native I/O).
+     */
+    Map<String, Long> cpuByThreadKind() {
+        return cpuByThreadKind(process.pid());
+    }
+
+    /** As {@link #cpuByThreadKind()}, for any JVM on this machine (the benchmark's own: its pid). */
+    static Map<String, Long> cpuByThreadKind(long pid) {
+        Map<String, Long> out = new java.util.TreeMap<>();
+        try (var tasks = Files.list(Path.of("/proc/" + pid + "/task"))) {
+            for (Path task : tasks.toList()) {
+                try {
+                    String comm = Files.readString(task.resolve("comm")).trim();
+                    String stat = Files.readString(task.resolve("stat"));
+                    String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+                    long ticks = Long.parseLong(f[11]) + Long.parseLong(f[12]); // utime, stime (fields 14, 15)
+                    out.merge(threadKind(comm), ticks * 10, Long::sum); // USER_HZ = 100 on Linux
+                } catch (IOException | RuntimeException threadGone) {
+                    // ended between list and read
+                }
+            }
+        } catch (IOException notLinux) {
+            return Map.of();
+        }
+        return out;
+    }
+
+    private static String threadKind(String comm) {
+        if (comm.startsWith("C1 Compiler") || comm.startsWith("C2 Compiler")) {
+            return "jit";
+        }
+        if (comm.startsWith("GC Thread") || comm.startsWith("G1 ") || comm.startsWith("VM Thread")) {
+            return "gc-vm";
+        }
+        if (comm.startsWith("vert.x")) {
+            return "vertx-threads";
+        }
+        if (comm.startsWith("Camel")) {
+            return "camel-threads";
+        }
+        if (comm.startsWith("H2") || comm.startsWith("MVStore") || comm.startsWith("HikariPool")) {
+            return "database-background";
+        }
+        if (comm.equals("java") || comm.startsWith("main")) {
+            return "main";
+        }
+        return "other";
+    }
+
     long peakRssKb() {
         return peakRssKb;
     }

@@ -42,6 +42,7 @@ public abstract class Emulator implements AutoCloseable {
     protected final CallLog calls = new CallLog();
     protected final Faults faults = new Faults();
     private HttpServer server;
+    private final java.util.concurrent.atomic.AtomicLong connectionsOpened = new java.util.concurrent.atomic.AtomicLong();
     private String baseUrl;
 
     protected Emulator(Vertx vertx, SandboxPki pki) {
@@ -86,7 +87,8 @@ public abstract class Emulator implements AutoCloseable {
         router.route().last().handler(this::notFound);
         HttpServerOptions options = new HttpServerOptions().setHost("127.0.0.1").setPort(port).setSsl(true)
                 .setKeyCertOptions(keyStoreOptions()).setCompressionSupported(false);
-        server = await(vertx.createHttpServer(options).requestHandler(router).listen().toCompletionStage()
+        server = await(vertx.createHttpServer(options).requestHandler(router)
+                .connectionHandler(connection -> connectionsOpened.incrementAndGet()).listen().toCompletionStage()
                 .toCompletableFuture());
         baseUrl = "https://127.0.0.1:" + server.actualPort();
         log.info("{} emulator listening on {}", name(), baseUrl);
@@ -117,6 +119,11 @@ public abstract class Emulator implements AutoCloseable {
 
     public int port() {
         return server.actualPort();
+    }
+
+    /** TLS connections clients opened so far (a client that does not keep connections alive pays a handshake per call). */
+    public long connectionsOpened() {
+        return connectionsOpened.get();
     }
 
     public CallLog calls() {

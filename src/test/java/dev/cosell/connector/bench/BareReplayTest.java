@@ -56,9 +56,12 @@ class BareReplayTest {
         assertEquals(4, recorded.size());
 
         try (Sandbox fresh = Sandbox.start(Sandbox.Options.defaults())) {
+            long connectionsBefore = fresh.dataverse().connectionsOpened();
             BareReplay.Result result = new BareReplay(fresh).replay(recorded, 1, 2);
 
             assertEquals(4, result.calls());
+            assertEquals(1, fresh.dataverse().connectionsOpened() - connectionsBefore,
+                    "four calls one after another over one kept-alive TLS connection (the emulator counts them)");
             assertEquals(4, result.sameStatus(), "every replayed call answered as recorded (incl. the 412)");
             List<ObjectNode> accounts = fresh.dataverse().api().rows("accounts");
             assertEquals(1, accounts.size());

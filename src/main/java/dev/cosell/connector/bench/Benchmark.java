@@ -42,7 +42,7 @@ public final class Benchmark {
 
     /** Sizes and rates (defaults finish in about 4 minutes on 2 cores). */
     record Options(int creates, int updates, double rate, int opportunityChanges, int backfill, int backfillOpportunities,
-            int warmup, String connectorHeap, int pollIntervalMs, int memoryBackfill, Path out) {
+            int warmup, String connectorHeap, int pollIntervalMs, int memoryBackfill, int backfillRunningNode, Path out) {
 
         static Options parse(String[] args) {
             Map<String, String> a = new HashMap<>();
@@ -60,6 +60,7 @@ public final class Benchmark {
                     Integer.parseInt(a.getOrDefault("warmup", "1000")), a.getOrDefault("connector-heap", "512m"),
                     Integer.parseInt(a.getOrDefault("poll-interval-ms", "2000")),
                     Integer.parseInt(a.getOrDefault("memory-backfill", "10000")),
+                    Integer.parseInt(a.getOrDefault("backfill-running-node", "10000")),
                     Path.of(a.getOrDefault("out", "target/bench")));
         }
     }
@@ -85,18 +86,22 @@ public final class Benchmark {
         results.set("options", JSON.valueToTree(Map.of("creates", options.creates(), "updates", options.updates(),
                 "ratePerSecond", options.rate(), "opportunityChanges", options.opportunityChanges(), "backfill",
                 options.backfill(), "backfillOpportunities", options.backfillOpportunities(), "connectorHeap",
-                options.connectorHeap(), "pollIntervalMs", options.pollIntervalMs(), "memoryBackfill", options.memoryBackfill())));
+                options.connectorHeap(), "pollIntervalMs", options.pollIntervalMs(), "memoryBackfill", options.memoryBackfill(),
+                "backfillRunningNode", options.backfillRunningNode())));
         results.set("machine", JSON.valueToTree(Map.of("cores", Runtime.getRuntime().availableProcessors(), "java",
                 System.getProperty("java.vm.name") + " " + System.getProperty("java.version"), "os",
                 System.getProperty("os.name") + " " + System.getProperty("os.arch"))));
         if (options.creates() > 0) {
             latency();
         }
-        if (options.backfill() > 0 || options.backfillOpportunities() > 0) {
+        if (options.backfill() > 0 || options.backfillOpportunities() > 0 || options.backfillRunningNode() > 0) {
             warmEmulators();
         }
         if (options.backfill() > 0) {
             backfillReferrals();
+        }
+        if (options.backfillRunningNode() > 0) {
+            backfillReferralsOnRunningNode();
         }
         if (options.backfillOpportunities() > 0) {
             backfillOpportunities();
@@ -459,13 +464,39 @@ public final class Benchmark {
 
     private void backfillReferrals() throws Exception {
         int n = options.backfill();
-        BackfillRun run = backfill("referrals", sandbox -> Referrals.load(sandbox, n), BACKFILL_AT_START,
+        BackfillRun run = backfill("referrals", sandbox -> Referrals.load(sandbox, 0, n), BACKFILL_AT_START,
                 sandbox -> referralsBackfilled(sandbox, n), n);
         ObjectNode b = results.putObject("backfillReferrals");
         run.write(b);
         table.add("");
         table.add(String.format("%-46s %10s %10s %10s %8s", "Backfill", "connector", "bare", "ratio", "calls"));
         run.row(table, "referrals -> opportunities (" + n + ")");
+    }
+
+    /**
+     * The scheduled reconciliation's case: a node that has run for a while (here: it backfilled n
+     * referrals) is asked over JMX, as an operator or the schedule would, to reconcile again, and n new
+     * referrals of the same customers are waiting in Partner Center.
+     */
+    private void backfillReferralsOnRunningNode() throws Exception {
+        int n = options.backfillRunningNode();
+        RunningNode node = new RunningNode(sandbox -> referralsBackfilled(sandbox, n), sandbox -> {
+            sandbox.partnerCenter().referrals().clear();
+            Referrals.load(sandbox, n, n);
+        }, connector -> {
+            String answer = connector.invoke("startReconciliation");
+            if (!"started".equals(answer)) {
+                throw new IllegalStateException("benchmark: startReconciliation answered " + answer);
+            }
+        });
+        BackfillRun run = backfill("referrals-running-node", sandbox -> Referrals.load(sandbox, 0, n), BACKFILL_AT_START,
+                sandbox -> referralsBackfilled(sandbox, 2 * n), n, node);
+        run.write(results.putObject("backfillReferralsOnRunningNode"));
+        if (options.backfill() <= 0) {
+            table.add("");
+            table.add(String.format("%-46s %10s %10s %10s %8s", "Backfill", "connector", "bare", "ratio", "calls"));
+        }
+        run.row(table, "... on a running node, over JMX (" + n + ")");
     }
 
     /**
@@ -476,7 +507,7 @@ public final class Benchmark {
     private void warmEmulators() throws Exception {
         int n = 2000;
         try (Sandbox sandbox = Sandbox.start(Sandbox.Options.defaults())) {
-            Referrals.load(sandbox, n);
+            Referrals.load(sandbox, 0, n);
             try (ConnectorProcess connector = ConnectorProcess.start(sandbox, options.out().resolve("warm-up"),
                     options.connectorHeap(), BACKFILL_AT_START, "connector-warm-up")) {
                 connector.stopMemorySampling();
@@ -493,7 +524,7 @@ public final class Benchmark {
         int n = options.memoryBackfill();
         MemoryRun run = new MemoryRun();
         try (Sandbox sandbox = Sandbox.start(Sandbox.Options.defaults())) {
-            Referrals.load(sandbox, n);
+            Referrals.load(sandbox, 0, n);
             try (ConnectorProcess connector = ConnectorProcess.start(sandbox, options.out().resolve("memory"),
                     options.connectorHeap(), BACKFILL_AT_START, "connector-memory")) {
                 // The live set (after a full GC, jcmd) at each quarter of the run: flat = bounded memory.
@@ -603,6 +634,7 @@ public final class Benchmark {
         Map<String, Long> connectorCpuByThreadKind = new java.util.TreeMap<>();
         long connectorConnections;
         long bareConnections;
+        long jitSettledSeconds = -1; // a running node: how long its JIT took to go idle before the timed run
         Map<String, Long> emulatorCpuByThreadKind = new java.util.TreeMap<>();
         Map<String, Long> bareCpuByThreadKind = new java.util.TreeMap<>();
 
@@ -624,6 +656,9 @@ public final class Benchmark {
             b.set("emulatorCpuMsByThreadKindDuringConnectorRun", JSON.valueToTree(emulatorCpuByThreadKind));
             b.set("benchmarkCpuMsByThreadKindDuringReplay", JSON.valueToTree(bareCpuByThreadKind));
             b.put("connectorConnectionsOpened", connectorConnections);
+            if (jitSettledSeconds >= 0) {
+                b.put("runningNodeJitIdleAfterSeconds", jitSettledSeconds);
+            }
             b.put("bareConnectionsOpened", bareConnections);
             b.put("replayedWithSameStatus", sameStatus);
             b.put("replayConcurrency", concurrency);
@@ -650,15 +685,40 @@ public final class Benchmark {
                     + String.format(" (TLS connections opened: %d; replay %d)", connectorConnections, bareConnections));
             table.add("  ... emulators during the connector run: " + perRecord(emulatorCpuByThreadKind));
             table.add("  ... emulators and client during the replay: " + perRecord(bareCpuByThreadKind));
+            if (jitSettledSeconds >= 0) {
+                table.add(String.format("  (the node's JIT went idle %d s after its earlier backfill; the timed reconciliation started then)",
+                        jitSettledSeconds));
+            }
         }
+    }
+
+    /**
+     * A backfill on a node that is already running (the scheduled reconciliation's case): the connector
+     * first backfills the data {@code load} gave (untimed, its JIT warms up), then {@code between} swaps
+     * Partner Center's referrals for new ones and {@code start} asks the running connector for a
+     * reconciliation, which is timed. The replay does the same: the earlier calls untimed, then the timed ones.
+     */
+    record RunningNode(java.util.function.Predicate<Sandbox> earlierDone, java.util.function.Consumer<Sandbox> between,
+            ThrowingConsumer<ConnectorProcess> start) {
+    }
+
+    interface ThrowingConsumer<T> {
+        void accept(T t) throws Exception;
+    }
+
+    private BackfillRun backfill(String name, java.util.function.Consumer<Sandbox> load, Map<String, String> extra,
+            java.util.function.Predicate<Sandbox> finished, int records) throws Exception {
+        return backfill(name, load, extra, finished, records, null);
     }
 
     /** A timed backfill (no memory probes: see memory()) and the bare replay of its calls. */
     private BackfillRun backfill(String name, java.util.function.Consumer<Sandbox> load, Map<String, String> extra,
-            java.util.function.Predicate<Sandbox> finished, int records) throws Exception {
+            java.util.function.Predicate<Sandbox> finished, int records, RunningNode runningNode) throws Exception {
         BackfillRun run = new BackfillRun();
         run.records = records;
         List<BareReplay.Call> recorded;
+        List<BareReplay.Call> earlier = new ArrayList<>();
+        long timedFrom = 0;
         try (Sandbox sandbox = Sandbox.start(Sandbox.Options.defaults())) {
             load.accept(sandbox);
             sandbox.partnerCenter().calls().capture(true);
@@ -666,11 +726,20 @@ public final class Benchmark {
             try (ConnectorProcess connector = ConnectorProcess.start(sandbox, options.out().resolve("backfill-" + name),
                     options.connectorHeap(), extra, "connector-backfill-" + name)) {
                 connector.stopMemorySampling();
+                if (runningNode != null) {
+                    awaitUntil("the earlier backfill of " + name, 1800, () -> runningNode.earlierDone().test(sandbox));
+                    run.jitSettledSeconds = awaitJitIdle(connector);
+                    runningNode.between().accept(sandbox);
+                    timedFrom = System.nanoTime();
+                }
                 Map<String, Long> threadsAtStart = connector.cpuByThreadKind();
                 long cpuAtStart = connector.cpuMillis(); // start-up (JVM, Camel, routes) left out
                 long emulatorCpuAtStart = ownCpuMillis();
                 Map<String, Long> ownThreadsAtStart = ConnectorProcess.cpuByThreadKind(ProcessHandle.current().pid());
                 long connectionsAtStart = connections(sandbox);
+                if (runningNode != null) {
+                    runningNode.start().accept(connector);
+                }
                 long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(1800);
                 while (!finished.test(sandbox)) {
                     if (System.nanoTime() > deadline) {
@@ -699,6 +768,11 @@ public final class Benchmark {
             }
         }
         recorded.sort(java.util.Comparator.comparingLong(c -> c.captured().startedNanos()));
+        if (runningNode != null) { // the calls before the timed reconciliation: replayed untimed, not counted
+            long from = timedFrom;
+            earlier = recorded.stream().filter(c -> c.captured().startedNanos() < from).toList();
+            recorded = new ArrayList<>(recorded.stream().filter(c -> c.captured().startedNanos() >= from).toList());
+        }
         // The timeline of the connector's calls (start and end in ms from the first, status, method, path),
         // to see where a run spends its time: in the remote systems or between their answers.
         try (var out = java.nio.file.Files.newBufferedWriter(options.out().resolve("calls-backfill-" + name + ".tsv"))) {
@@ -728,9 +802,18 @@ public final class Benchmark {
         run.concurrency = BareReplay.concurrency(recorded);
         try (Sandbox fresh = Sandbox.start(Sandbox.Options.defaults())) {
             load.accept(fresh);
+            BareReplay replay = new BareReplay(fresh);
+            if (runningNode != null) {
+                BareReplay.Result before = replay.replay(earlier, BareReplay.concurrency(earlier), 0);
+                if (before.sameStatus() != earlier.size()) {
+                    System.err.printf("benchmark: replay of the earlier backfill: %d of %d calls answered as recorded%n",
+                            before.sameStatus(), earlier.size());
+                }
+                runningNode.between().accept(fresh);
+            }
             long connectionsBefore = connections(fresh);
             Map<String, Long> ownThreadsBefore = ConnectorProcess.cpuByThreadKind(ProcessHandle.current().pid());
-            BareReplay.Result r = new BareReplay(fresh).replay(recorded, run.concurrency, half);
+            BareReplay.Result r = replay.replay(recorded, run.concurrency, half);
             run.bareCpuMs = r.cpuMillis();
             run.bareConnections = connections(fresh) - connectionsBefore;
             ConnectorProcess.cpuByThreadKind(ProcessHandle.current().pid()).forEach((kind, ms) -> run.bareCpuByThreadKind
@@ -743,6 +826,26 @@ public final class Benchmark {
     }
 
     // ------------------------------------------------------------------------------------ helpers
+
+    /**
+     * Waits until the connector's JIT compiler threads are idle (under 5 % of a core for a second; the
+     * queue of methods to compile drains after the load is gone), at most 120 s: a node that has been
+     * running for a while. Returns the seconds waited.
+     */
+    private static long awaitJitIdle(ConnectorProcess connector) {
+        long started = System.nanoTime();
+        long deadline = started + TimeUnit.SECONDS.toNanos(120);
+        long jit = connector.cpuByThreadKind().getOrDefault("jit", 0L);
+        while (System.nanoTime() < deadline) {
+            LockSupport.parkNanos(TimeUnit.SECONDS.toNanos(1));
+            long now = connector.cpuByThreadKind().getOrDefault("jit", 0L);
+            if (now - jit < 50) {
+                break;
+            }
+            jit = now;
+        }
+        return TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - started);
+    }
 
     private static void awaitUntil(String what, int seconds, BooleanSupplier condition) {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);

@@ -64,7 +64,6 @@ final class ConnectorProcess implements AutoCloseable {
         props.put("store.url", "jdbc:h2:file:" + workDir.toAbsolutePath().resolve("store") + ";MODE=PostgreSQL;"
                 + "DATABASE_TO_LOWER=TRUE;DEFAULT_NULL_ORDERING=HIGH");
         props.put("camel.management.port", String.valueOf(managementPort));
-        props.put("camel.main.jmx-enabled", "false");
         props.putAll(extra);
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-Xmx" + heap));
@@ -149,6 +148,29 @@ final class ConnectorProcess implements AutoCloseable {
             return m.find() ? Long.parseLong(m.group(1)) / (1024 * 1024) : -1;
         } catch (Exception e) {
             return -1;
+        }
+    }
+
+    /**
+     * Invokes one of the connector's JMX operations (ConnectorOperations, no arguments) as an operator
+     * would, through the JDK's attach API and the JVM's local management agent.
+     */
+    String invoke(String operation) throws Exception {
+        com.sun.tools.attach.VirtualMachine vm = com.sun.tools.attach.VirtualMachine.attach(String.valueOf(process.pid()));
+        try {
+            String address = vm.startLocalManagementAgent();
+            try (javax.management.remote.JMXConnector jmx = javax.management.remote.JMXConnectorFactory
+                    .connect(new javax.management.remote.JMXServiceURL(address))) {
+                var server = jmx.getMBeanServerConnection();
+                var names = server.queryNames(new javax.management.ObjectName(
+                        "org.apache.camel:type=services,name=ConnectorOperations,*"), null);
+                if (names.isEmpty()) {
+                    throw new IllegalStateException("no ConnectorOperations MBean in the connector (camel.main.jmx-enabled?)");
+                }
+                return String.valueOf(server.invoke(names.iterator().next(), operation, new Object[0], new String[0]));
+            }
+        } finally {
+            vm.detach();
         }
     }
 

@@ -18,11 +18,14 @@ final class Referrals {
         return SampleReferrals.coSell(customer, name, "10to50employees");
     }
 
-    /** {@code n} referrals already in Partner Center (no webhooks): 40 customers, fixed ids, for a backfill. */
-    static void load(Sandbox sandbox, int n) {
+    /**
+     * {@code n} referrals already in Partner Center (no webhooks): 40 customers, fixed ids (numbers
+     * {@code from} to {@code from + n - 1}), for a backfill.
+     */
+    static void load(Sandbox sandbox, int from, int n) {
         Instant t = Instant.parse("2026-06-01T00:00:00Z");
         List<ObjectNode> batch = new ArrayList<>();
-        for (int i = 0; i < n; i++) {
+        for (int i = from; i < from + n; i++) {
             ObjectNode r = referral("Backfill Customer " + (i % 40), "Backfill " + i);
             r.put("id", String.format("b0000000-0000-4000-8000-%012d", i)).put("createdDateTime", t.plusSeconds(i).toString())
                     .put("updatedDateTime", t.plusSeconds(i).toString()).put("status", "New").put("substatus", "Pending")

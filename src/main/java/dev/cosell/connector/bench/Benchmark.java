@@ -699,11 +699,7 @@ public final class Benchmark {
      * reconciliation, which is timed. The replay does the same: the earlier calls untimed, then the timed ones.
      */
     record RunningNode(java.util.function.Predicate<Sandbox> earlierDone, java.util.function.Consumer<Sandbox> between,
-            ThrowingConsumer<ConnectorProcess> start) {
-    }
-
-    interface ThrowingConsumer<T> {
-        void accept(T t) throws Exception;
+            org.apache.camel.util.function.ThrowingConsumer<ConnectorProcess, Exception> start) {
     }
 
     private BackfillRun backfill(String name, java.util.function.Consumer<Sandbox> load, Map<String, String> extra,

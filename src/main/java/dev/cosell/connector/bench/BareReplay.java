@@ -123,7 +123,7 @@ final class BareReplay {
         long[] sentAt = new long[calls.size()];
         ExecutorService workers = Executors.newFixedThreadPool(concurrency);
         long started = System.nanoTime();
-        long cpuAtStart = Benchmark.ownCpuMillis();
+        long cpuAtStart = ConnectorProcess.cpuMillis(ProcessHandle.current());
         try {
             for (int i = 0; i < calls.size(); i++) {
                 window.acquire();
@@ -153,7 +153,7 @@ final class BareReplay {
         long ended = System.nanoTime();
         return new Result((ended - started) / 1_000_000, calls.size(), same.get(), concurrency,
                 calls.isEmpty() ? 0 : (ended - sentAt[Math.min(from, calls.size() - 1)]) / 1_000_000,
-                Benchmark.ownCpuMillis() - cpuAtStart);
+                ConnectorProcess.cpuMillis(ProcessHandle.current()) - cpuAtStart);
     }
 
     /** Sends one recorded call, rewritten; learns the new ids and eTags; true when the status matched. */

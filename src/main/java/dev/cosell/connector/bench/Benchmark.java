@@ -730,7 +730,7 @@ public final class Benchmark {
                 }
                 Map<String, Long> threadsAtStart = connector.cpuByThreadKind();
                 long cpuAtStart = connector.cpuMillis(); // start-up (JVM, Camel, routes) left out
-                long emulatorCpuAtStart = ownCpuMillis();
+                long emulatorCpuAtStart = ConnectorProcess.cpuMillis(ProcessHandle.current());
                 Map<String, Long> ownThreadsAtStart = ConnectorProcess.cpuByThreadKind(ProcessHandle.current().pid());
                 long connectionsAtStart = connections(sandbox);
                 if (runningNode != null) {
@@ -744,7 +744,7 @@ public final class Benchmark {
                     LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(200));
                 }
                 run.connectorCpuMs = connector.cpuMillis() - cpuAtStart;
-                run.emulatorCpuMs = ownCpuMillis() - emulatorCpuAtStart;
+                run.emulatorCpuMs = ConnectorProcess.cpuMillis(ProcessHandle.current()) - emulatorCpuAtStart;
                 run.connectorConnections = connections(sandbox) - connectionsAtStart;
                 ConnectorProcess.cpuByThreadKind(ProcessHandle.current().pid()).forEach((kind, ms) -> run.emulatorCpuByThreadKind
                         .put(kind, ms - ownThreadsAtStart.getOrDefault(kind, 0L)));
@@ -890,11 +890,6 @@ public final class Benchmark {
     /** Connections opened to the Partner Center and Dataverse emulators so far. */
     private static long connections(Sandbox sandbox) {
         return sandbox.partnerCenter().connectionsOpened() + sandbox.dataverse().connectionsOpened();
-    }
-
-    /** CPU time of this JVM (the emulators and, in a replay, its client) so far. */
-    static long ownCpuMillis() {
-        return ProcessHandle.current().info().totalCpuDuration().map(java.time.Duration::toMillis).orElse(-1L);
     }
 
     private static double round(double v) {

@@ -181,8 +181,8 @@ final class ConnectorProcess implements AutoCloseable {
     }
 
     /**
-     * CPU (ms, user + system) of the connector's threads so far, summed by kind: JIT compiler, GC, Camel
-     * routes, HTTP client, database, other (Linux /proc; empty elsewhere). Shows where a run's CPU goes,
+     * CPU (ms, user + system) of the connector's threads so far, summed by kind: JIT compiler, GC and VM,
+     * Camel threads, Vert.x threads, database background, main, other (Linux /proc; empty elsewhere). Shows where a run's CPU goes,
      * including what a Java profiler does not sample (compiler and GC threads, native I/O).
      */
     Map<String, Long> cpuByThreadKind() {
@@ -243,6 +243,11 @@ final class ConnectorProcess implements AutoCloseable {
 
     /** CPU time the connector JVM has used so far (user + system, all its threads), in ms. */
     long cpuMillis() {
+        return cpuMillis(process.toHandle());
+    }
+
+    /** CPU time a process has used so far, in ms (the benchmark's own: {@code ProcessHandle.current()}). */
+    static long cpuMillis(ProcessHandle process) {
         return process.info().totalCpuDuration().map(Duration::toMillis).orElse(-1L);
     }
 

@@ -22,7 +22,11 @@ import dev.cosell.connector.sync.ODataBatch;
 import dev.cosell.connector.sync.ODataResults;
 import dev.cosell.connector.sync.PartnerCenterEvents;
 import dev.cosell.connector.sync.Reconciliation;
-import dev.cosell.connector.sync.ReferralMerge;
+import dev.cosell.connector.sync.ReferralPatch;
+import dev.cosell.connector.dataverse.ColumnLimits;
+import dev.cosell.connector.dataverse.PollPacing;
+import dev.cosell.connector.dataverse.TransactionCurrencies;
+import dev.cosell.connector.partnercenter.ReferralSearch;
 import dev.cosell.connector.sync.RemoteCircuitBreakers;
 import dev.cosell.connector.sync.RetryAfter;
 import dev.cosell.connector.sync.SyncCursor;
@@ -78,9 +82,13 @@ public class ConnectorConfiguration implements CamelConfiguration {
                 sslContext, new JdbcTokenCacheStore(store.dataSource()));
         registry.bind("entraTokens", tokens);
         // Partner Center: App+User (delegated) asks for user_impersonation, App-only for .default.
-        EntraTokenProvider.Mode pcMode = EntraTokenProvider.Mode.of(settings.get("auth.partnercenter.mode", "application"));
+        EntraTokenProvider.Mode pcMode = EntraTokenProvider.Mode.of(settings.get("auth.partnercenter.mode", "delegated"));
+        boolean delegated = pcMode == EntraTokenProvider.Mode.DELEGATED;
         registry.bind("partnerCenterToken", new BearerToken(tokens, settings.require(
-                pcMode == EntraTokenProvider.Mode.DELEGATED ? "partnercenter.user-scope" : "partnercenter.scope"), pcMode));
+                delegated ? "partnercenter.user-scope" : "partnercenter.scope"), pcMode));
+        // The Webhooks API is another resource (api.partnercenter.microsoft.com, its page says): its own token.
+        registry.bind("partnerCenterWebhooksToken", new BearerToken(tokens, settings.require(
+                delegated ? "partnercenter.webhooks-user-scope" : "partnercenter.webhooks-scope"), pcMode));
         registry.bind("dataverseToken", new BearerToken(tokens, settings.require("dataverse.scope"),
                 EntraTokenProvider.Mode.APPLICATION));
 
@@ -96,12 +104,17 @@ public class ConnectorConfiguration implements CamelConfiguration {
         // Sync beans used by the flows in routes/.
         var dataSource = store.dataSource();
         Path mappingsDir = Path.of(settings.get("sync.mappings-dir", "routes/mappings"));
+        TransactionCurrencies currencies = new TransactionCurrencies();
+        registry.bind("transactionCurrencies", currencies);
         FieldMappings mappings = new FieldMappings(mappingsDir, settings.require("partnercenter.referral-link"),
-                settings.getBoolean("sync.checkmark", true));
+                settings.getBoolean("sync.checkmark", true), currencies);
         mappings.setCurrency(settings.get("sync.default-currency", "USD"));
         registry.bind("fieldMappings", mappings);
-        ReferralMerge merge = new ReferralMerge(mappingsDir.resolve("field-owners.json"));
-        registry.bind("referralMerge", merge);
+        ColumnLimits columnLimits = new ColumnLimits(mappingsDir.resolve("dataverse-columns.json"));
+        registry.bind("columnLimits", columnLimits);
+        ReferralPatch merge = new ReferralPatch(mappingsDir.resolve("field-owners.json"));
+        registry.bind("referralPatch", merge);
+        registry.bind("referralSearch", new ReferralSearch());
         SyncMetrics metrics = new SyncMetrics(context);
         registry.bind("syncMetrics", metrics);
         SyncLedger ledger = new SyncLedger(dataSource, merge, metrics);
@@ -125,7 +138,8 @@ public class ConnectorConfiguration implements CamelConfiguration {
         ODataBatch odataBatch = new ODataBatch(settings.get("dataverse.api-path", "/api/data/v9.2"));
         registry.bind("odataBatch", odataBatch);
         registry.bind("httpAnswers", new HttpAnswers());
-        registry.bind("retryAfter", new RetryAfter(settings.getInt("sync.retry.max-delay-ms", 60000), metrics));
+        registry.bind("retryAfter", new RetryAfter(settings.getInt("sync.retry.max-delay-ms", 30000), metrics));
+        registry.bind("pollPacing", new PollPacing(settings.getInt("sync.retry.max-delay-ms", 30000)));
         registry.bind("remoteCircuitBreakers", new RemoteCircuitBreakers(new RemoteCircuitBreakers.Settings(
                 settings.getBoolean("sync.circuit-breaker.enabled", true),
                 settings.getInt("sync.circuit-breaker.failure-rate-percent", 50),
@@ -142,7 +156,7 @@ public class ConnectorConfiguration implements CamelConfiguration {
 
         // Backfill / reconciliation progress and plan; its page-parallel pool.
         registry.bind("reconciliation", new Reconciliation(settings.get("sync.reconciliation.referral-filter"), 100, cursor));
-        registry.bind("backfillPage", new BackfillPage(ledger, mappings, customerMatch, odataBatch, auditTrail,
+        registry.bind("backfillPage", new BackfillPage(ledger, mappings, customerMatch, odataBatch, auditTrail, columnLimits,
                 settings.getBoolean("sync.cosell-only", true)));
         registry.bind("flaggedOpportunityCustomers", new FlaggedOpportunityCustomers(odataBatch));
         registry.bind("opportunityChangePool", context.getExecutorServiceManager().newFixedThreadPool(this,

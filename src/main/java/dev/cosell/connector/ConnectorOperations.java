@@ -98,7 +98,8 @@ public class ConnectorOperations extends ServiceSupport {
         var registry = context.getRegistry();
         var props = context.getPropertiesComponent();
         SSLContext ssl = registry.lookupByNameAndType("connectorSslContext", SSLContext.class);
-        BearerToken pc = registry.lookupByNameAndType("partnerCenterToken", BearerToken.class);
+        // Reachability of Partner Center: its Webhooks API, with a token for that API's own audience.
+        BearerToken pc = registry.lookupByNameAndType("partnerCenterWebhooksToken", BearerToken.class);
         BearerToken dv = registry.lookupByNameAndType("dataverseToken", BearerToken.class);
         String dataverse = props.resolveProperty("dataverse.url").orElseThrow()
                 + props.resolveProperty("dataverse.api-path").orElse("/api/data/v9.2") + "/WhoAmI";

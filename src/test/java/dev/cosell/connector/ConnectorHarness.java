@@ -5,6 +5,7 @@ import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 
@@ -84,9 +85,19 @@ public final class ConnectorHarness implements AutoCloseable {
         }
     }
 
+    /**
+     * Stops everything, then holds both sides to the published contract: every request the connector
+     * sent to the Partner Center emulator fitted it (no body refused for the contract, a UUID
+     * MS-CorrelationId on each), and so did every body the emulator served.
+     */
     @Override
     public void close() {
         stopConnector();
+        List<String> violations = sandbox.partnerCenter().contractViolations();
         sandbox.close();
+        if (!violations.isEmpty()) {
+            throw new AssertionError("Partner Center contract broken " + violations.size() + " times, first: "
+                    + violations.subList(0, Math.min(5, violations.size())));
+        }
     }
 }

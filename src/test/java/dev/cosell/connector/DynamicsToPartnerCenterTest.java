@@ -91,7 +91,8 @@ class DynamicsToPartnerCenterTest {
         assertEquals("2027-04-30T00:00:00Z", referral.path("details").path("closingDateTime").asText());
         assertEquals(List.of("Azure-Synapse", "PowerBI"), referral.path("details").path("requirements").path("solutions")
                 .findValuesAsText("id"));
-        assertTrue(referral.path("inviteContext").path("notes").asText().contains("Architecture or technical design"));
+        // "How can Microsoft help?" is the contract's assistanceRequestCode (choice 100000001).
+        assertEquals("CustomerTechnicalArchitecture", referral.path("inviteContext").path("assistanceRequestCode").asText());
 
         await().atMost(Duration.ofSeconds(10)).until(() -> dv.row("opportunities", id).hasNonNull("cosell_referralid"));
         ObjectNode opp = dv.row("opportunities", id);
@@ -174,7 +175,7 @@ class DynamicsToPartnerCenterTest {
                 .put("externalReferenceId", id);
         String referralId = pc.referrals().create(harness.tenant(), earlier, "org", "Org").path("id").asText();
         // ... having left its marker in the store before posting, as every attempt does.
-        seller.ledger().createAttemptMadeBefore(id);
+        seller.ledger().earlierCreateAttempt(id);
         long posts = pcCalls("POST");
         edit(id, JSON.createObjectNode().put("cosell_syncwithpartnercenter", true));
         assertEquals(referralId, referralOf(id).path("id").asText());
@@ -199,15 +200,16 @@ class DynamicsToPartnerCenterTest {
     void dealValueAndDateChangesUpdateTheReferralWithItsETag() {
         String id = sellerOpportunity("Wingtip upgrade", true, "Microsoft365");
         ObjectNode before = referralOf(id);
-        long puts = pcCalls("PUT");
+        long patches = pcCalls("PATCH");
         edit(id, JSON.createObjectNode().put("estimatedvalue", 64000).put("estimatedclosedate", "2027-06-30"));
         await().atMost(Duration.ofSeconds(10)).until(() -> referralsFor(id).get(0).path("details").path("dealValue").asInt() == 64000);
         ObjectNode after = referralsFor(id).get(0);
         assertEquals("2027-06-30T00:00:00Z", after.path("details").path("closingDateTime").asText());
-        assertEquals(puts + 1, pcCalls("PUT"));
-        CallLog.Entry put = pc.calls().entries().stream().filter(e -> e.method().equals("PUT") && e.uri().contains(
+        assertEquals(patches + 1, pcCalls("PATCH"), "one PATCH (PatchReferralById), no PUT");
+        assertEquals(0, pcCalls("PUT"), "the deprecated PUT is not used");
+        CallLog.Entry patch = pc.calls().entries().stream().filter(e -> e.method().equals("PATCH") && e.uri().contains(
                 before.path("id").asText())).reduce((a, b) -> b).orElseThrow();
-        assertEquals(200, put.status(), "the PUT carried the current eTag");
+        assertEquals(200, patch.status(), "the PATCH carried the current eTag and asked for the referral back");
         await().atMost(Duration.ofSeconds(5)).until(() ->
                 after.path("eTag").asText().equals(ledger().findByOpportunity(id).get("referral_etag")));
     }
@@ -245,8 +247,8 @@ class DynamicsToPartnerCenterTest {
         assertEquals("Closed", pc.referrals().get(harness.tenant(), declineId).path("status").asText());
 
         // Declined is final: accepting it now is an invalid transition, refused once and audited.
-        // (counted for this referral only: a PUT still under way for an earlier test's referral is not ours)
-        long puts = callsFor(declineId, "PUT");
+        // (counted for this referral only: a PATCH still under way for an earlier test's referral is not ours)
+        long patches = callsFor(declineId, "PATCH");
         edit(declineOpp, JSON.createObjectNode().put("cosell_referralaction", 100000001));
         await().atMost(Duration.ofSeconds(10)).until(() -> dv.row("opportunities", declineOpp).path("cosell_audit").asText()
                 .contains("refused by Partner Center"));
@@ -255,8 +257,8 @@ class DynamicsToPartnerCenterTest {
         await().atMost(Duration.ofSeconds(10)).until(() -> seller.handledCurrentVersion(declineOpp));
         long polls = deltaPolls();
         await().atMost(Duration.ofSeconds(5)).until(() -> deltaPolls() >= polls + 3);
-        assertEquals(puts + 1, callsFor(declineId, "PUT"), "refused once, not retried");
-        assertEquals(1, callsFor(acceptId, "PUT"), "the accepted referral: one PUT, no echo");
+        assertEquals(patches + 1, callsFor(declineId, "PATCH"), "refused once, not retried");
+        assertEquals(1, callsFor(acceptId, "PATCH"), "the accepted referral: one PATCH, no echo");
     }
 
     @Test
@@ -269,10 +271,10 @@ class DynamicsToPartnerCenterTest {
         // Several polls see the opportunity the connector wrote: none may call Partner Center.
         long polls = deltaPolls();
         await().atMost(Duration.ofSeconds(5)).until(() -> deltaPolls() >= polls + 3);
-        assertEquals(0, callsFor(referralId, "PUT"), "our own write is not sent back");
+        assertEquals(0, callsFor(referralId, "PATCH"), "our own write is not sent back");
         assertEquals(1, dvWritesFor(opp, referralId), "one write: the opportunity created by its alternate key");
 
-        // The seller edits -> Partner Center: exactly one PUT, and the webhook it causes writes nothing.
+        // The seller edits -> Partner Center: exactly one PATCH, and the webhook it causes writes nothing.
         long reads = callsFor(referralId, "GET");
         edit(opp, JSON.createObjectNode().put("estimatedvalue", 88000));
         await().atMost(Duration.ofSeconds(10)).until(() ->
@@ -282,9 +284,9 @@ class DynamicsToPartnerCenterTest {
                 .filter(d -> d.resourceUri.endsWith(referralId) && "completed".equals(d.status)).count() == deliveries);
         long after = deltaPolls();
         await().atMost(Duration.ofSeconds(5)).until(() -> deltaPolls() >= after + 3);
-        assertEquals(1, callsFor(referralId, "PUT"), "one PUT for one seller edit");
+        assertEquals(1, callsFor(referralId, "PATCH"), "one PATCH for one seller edit");
         assertEquals(reads + 1, callsFor(referralId, "GET"),
-                "no read before the PUT (the ledger keeps the referral); one read of the webhook it causes");
+                "no read before the PATCH (the ledger keeps the referral); one read of the webhook it causes");
         assertEquals(1, dvWritesFor(opp, referralId), "no echo write to the opportunity");
     }
 

@@ -48,8 +48,8 @@ class PartnerCenterToDynamicsSettingsTest {
         }
         // An engineer adds a field to the create mapping: the customer's need goes to customerneed.
         Path create = mappings.resolve("referral-to-opportunity-create.jsonata");
-        Files.writeString(create, Files.readString(create).replace("\"description\": $r.details.notes,",
-                "\"description\": $r.details.notes,\n    \"customerneed\": \"Asked Microsoft: \" & $r.details.notes,"));
+        Files.writeString(create, Files.readString(create).replace("\"cosell_syncwithpartnercenter\": true,",
+                "\"cosell_syncwithpartnercenter\": true,\n    \"customerneed\": \"Asked Microsoft: \" & $r.details.notes,"));
 
         harness = new ConnectorHarness().with("sync.mappings-dir", mappings.toString()).with("sync.cosell-only", "false");
         harness.start();

@@ -42,6 +42,7 @@ public final class Sandbox implements AutoCloseable {
         entra.setAccessTokenLifetimeSeconds(options.tokenLifetimeSeconds());
         this.partnerCenter = new PartnerCenterEmulator(vertx, pki, entra).start(options.partnerCenterPort());
         entra.registerResource(PartnerCenterEmulator.RESOURCE);
+        entra.registerResource(PartnerCenterEmulator.WEBHOOKS_RESOURCE);
         this.dataverse = (DataverseEmulator) new DataverseEmulator(vertx, pki, entra, options.tenant())
                 .start(options.dataversePort());
         entra.registerResource(dataverse.environmentUrl());

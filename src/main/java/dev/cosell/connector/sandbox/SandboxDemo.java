@@ -209,14 +209,14 @@ public final class SandboxDemo {
                 first == null ? "MISSING" : first.path("id").asText().substring(0, 8));
         ok &= first != null;
 
-        long puts = pc.calls().countMethod("PUT");
+        long patches = pc.calls().countMethod("PATCH");
         long posts = pc.calls().count("POST /v1.0/engagements/referrals");
         long t = System.nanoTime();
         String id = java.util.UUID.randomUUID().toString();
         dv.seed("opportunities", List.of((ObjectNode) JSON.createObjectNode().put("opportunityid", id)
                 .put("name", "Adventure Works - Fabric analytics").put("estimatedvalue", 65000)
                 .put("estimatedclosedate", "2027-08-31").put("description", "Data platform on Microsoft Fabric")
-                .put("cosell_syncwithpartnercenter", true).put("cosell_howcanmicrosofthelp", 100000006)
+                .put("cosell_syncwithpartnercenter", true).put("cosell_howcanmicrosofthelp", 100000002)
                 .put("cosell_products", "Microsoft-Fabric,PowerBI")
                 .put("parentaccountid@odata.bind", "/accounts(a1000000-0000-4000-8000-000000000001)")));
         ObjectNode created = awaitReferral(sandbox, id, r -> true);
@@ -241,8 +241,8 @@ public final class SandboxDemo {
         java.util.concurrent.locks.LockSupport.parkNanos(1_000_000_000L);
         long dvWritesBefore = sandbox.dataverse().calls().countMethod("PATCH");
         java.util.concurrent.locks.LockSupport.parkNanos(500_000_000L);
-        line("Partner Center calls for these 4 changes: %d POST, %d PUT; echo writes back to the CRM: %d",
-                pc.calls().count("POST /v1.0/engagements/referrals") - posts, pc.calls().countMethod("PUT") - puts,
+        line("Partner Center calls for these 4 changes: %d POST, %d PATCH; echo writes back to the CRM: %d",
+                pc.calls().count("POST /v1.0/engagements/referrals") - posts, pc.calls().countMethod("PATCH") - patches,
                 sandbox.dataverse().calls().countMethod("PATCH") - dvWritesBefore);
 
         banner("Referrals read back from the Partner Center emulator");

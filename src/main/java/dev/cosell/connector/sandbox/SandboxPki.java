@@ -57,6 +57,9 @@ public final class SandboxPki {
     private final X509Certificate tlsCertificate;
     private final KeyPair signingKeys;
     private final X509Certificate signingCertificate;
+    private final X509Certificate otherCaCertificate;
+    private final KeyPair impostorKeys;
+    private final X509Certificate impostorCertificate;
 
     private SandboxPki() {
         try {
@@ -75,6 +78,16 @@ public final class SandboxPki {
             signingCertificate = issue(
                     new X500Name("CN=webhooks.sandbox.partnercenter, O=" + SIGNING_ORGANIZATION), signingKeys,
                     caName, caKeys.getPrivate(), null, false, KeyPurposeId.id_kp_codeSigning);
+
+            // A second trusted CA whose name carries no organisation (as a public CA's would not carry
+            // Microsoft's), and a signing certificate from it whose *subject* claims the organisation:
+            // what the documented issuer check must refuse.
+            KeyPair otherCaKeys = rsa();
+            X500Name otherCaName = new X500Name("CN=cosell-connector sandbox other CA");
+            otherCaCertificate = issue(otherCaName, otherCaKeys, otherCaName, otherCaKeys.getPrivate(), null, true, null);
+            impostorKeys = rsa();
+            impostorCertificate = issue(new X500Name("CN=webhooks.sandbox.partnercenter, O=" + SIGNING_ORGANIZATION),
+                    impostorKeys, otherCaName, otherCaKeys.getPrivate(), null, false, KeyPurposeId.id_kp_codeSigning);
         } catch (GeneralSecurityException | OperatorCreationException | IOException e) {
             throw new IllegalStateException("Cannot generate the sandbox certificates", e);
         }
@@ -94,6 +107,15 @@ public final class SandboxPki {
 
     public PrivateKey signingKey() {
         return signingKeys.getPrivate();
+    }
+
+    /** A signing certificate that says it belongs to the organisation but was issued by a CA that is not it. */
+    public X509Certificate impostorSigningCertificate() {
+        return impostorCertificate;
+    }
+
+    public PrivateKey impostorSigningKey() {
+        return impostorKeys.getPrivate();
     }
 
     public KeyPair tokenSigningKeys() {
@@ -144,6 +166,7 @@ public final class SandboxPki {
             KeyStore ts = KeyStore.getInstance("PKCS12");
             ts.load(null, null);
             ts.setCertificateEntry("cosell-sandbox-ca", caCertificate);
+            ts.setCertificateEntry("cosell-sandbox-other-ca", otherCaCertificate);
             return ts;
         } catch (GeneralSecurityException | IOException e) {
             throw new IllegalStateException(e);

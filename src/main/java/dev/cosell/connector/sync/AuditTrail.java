@@ -19,6 +19,12 @@ public final class AuditTrail {
         return out;
     }
 
+    /** As {@link #addTo(java.util.Map, String, String, String)}, with a note (e.g. what was cut to fit) after the line, when there is one. */
+    public java.util.Map<String, Object> addTo(java.util.Map<String, Object> fields, String column, String existing, String line,
+            String note) {
+        return addTo(fields, column, existing, note == null || note.isBlank() ? line : line + "; " + note);
+    }
+
     /** A new audit value: a time-stamped line in front of the existing text, cut at a line end to fit. */
     public String prepend(String existing, String line) {
         String stamped = Instant.now().truncatedTo(ChronoUnit.SECONDS) + " " + line;

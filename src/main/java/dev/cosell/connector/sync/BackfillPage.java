@@ -42,10 +42,12 @@ public final class BackfillPage {
     private final CustomerMatch customers;
     private final ODataBatch batch;
     private final AuditTrail auditTrail;
+    private final dev.cosell.connector.dataverse.ColumnLimits columns;
     private final boolean cosellOnly;
 
     public BackfillPage(SyncLedger ledger, FieldMappings mappings, CustomerMatch customers, ODataBatch batch,
-            AuditTrail auditTrail, boolean cosellOnly) {
+            AuditTrail auditTrail, dev.cosell.connector.dataverse.ColumnLimits columns, boolean cosellOnly) {
+        this.columns = columns;
         this.ledger = ledger;
         this.mappings = mappings;
         this.customers = customers;
@@ -61,6 +63,7 @@ public final class BackfillPage {
         String contactQuery;
         Object accountId;
         Object contactId;
+        Map<String, Object> projection;
         String projectionHash;
 
         Item(Map<String, Object> referral) {
@@ -72,6 +75,7 @@ public final class BackfillPage {
                 case "referral" -> referral;
                 case "accountId" -> accountId;
                 case "contactId" -> contactId;
+                case "projection" -> projection;
                 default -> null;
             };
         }
@@ -109,6 +113,18 @@ public final class BackfillPage {
         }
         exchange.setProperty(NEW, fresh);
         exchange.setProperty(ONE_BY_ONE, oneByOne);
+    }
+
+    /** The ISO currency codes of the page's new referrals (the route makes sure Dataverse's currencies are known). */
+    @SuppressWarnings("unchecked")
+    public java.util.Set<String> currencies(Exchange exchange) {
+        java.util.Set<String> codes = new LinkedHashSet<>();
+        for (Item item : items(exchange)) {
+            if (item.referral.get("details") instanceof Map<?, ?> d && d.get("currency") != null) {
+                codes.add(d.get("currency").toString());
+            }
+        }
+        return codes;
     }
 
     /** True while the bulk path holds referrals. */
@@ -186,14 +202,17 @@ public final class BackfillPage {
         for (Item item : items(exchange)) {
             Map<String, Object> body;
             try {
-                item.projectionHash = ledger.hash(mappings.mapRecord("referral-to-opportunity-update", item::get));
+                item.projection = mappings.mapRecord("referral-to-opportunity-update", item::get);
+                item.projectionHash = ledger.hash(item.projection);
                 body = mappings.mapRecord("referral-to-opportunity-create", item::get);
             } catch (MappingException e) {
                 oneByOne(exchange).add(item.referral);
                 continue;
             }
+            String cut = columns.fit("opportunity", body);
             body = auditTrail.addTo(body, "cosell_audit", null, "Partner Center -> CRM: created from referral " + item.id()
-                    + " (" + item.referral.get("status") + "/" + item.referral.get("substatus") + ")");
+                    + " (" + item.referral.get("status") + "/" + item.referral.get("substatus") + ")"
+                    + (cut == null ? "" : "; " + cut));
             writes.add(new ODataBatch.Request("PATCH", "opportunities(cosell_referralid='" + item.id() + "')",
                     Map.of("If-None-Match", "*", "Prefer", "return=representation"), JSON.writeValueAsString(body)));
             keep.add(item);
@@ -226,7 +245,7 @@ public final class BackfillPage {
             Map<String, Object> crmProjection = mappings.mapRecord("opportunity-to-referral-update",
                     name -> "opportunity".equals(name) ? opportunity : "solutions".equals(name) ? solutionList : item.get(name));
             created.add(new SyncLedger.Created(item.referral, opportunityId.toString(),
-                    (String) opportunity.get("@odata.etag"), item.projectionHash, ledger.hash(crmProjection)));
+                    (String) opportunity.get("@odata.etag"), item.projectionHash, crmProjection, ledger.hash(crmProjection)));
             LOG.debug("Referral {} -> opportunity {} created (backfill $batch)", item.id(), opportunityId);
         }
         ledger.recordCreated("reconciliation", created);

@@ -9,7 +9,7 @@ import java.util.Map;
 /**
  * How an existing Dataverse account or contact is recognised for a referral's customer, as OData
  * queries. Account rules ({@code sync.account-match}, in order, combined with {@code or}):
- * {@code duns} (customerProfile.ids.Duns = cosell_dunsnumber) and {@code name-country} (same name and
+ * {@code duns} (the customer's Duns id in customerProfile.ids = cosell_dunsnumber) and {@code name-country} (same name and
  * country). Contacts match on e-mail address.
  */
 public final class CustomerMatch {
@@ -29,12 +29,12 @@ public final class CustomerMatch {
     @SuppressWarnings("unchecked")
     public String accountQuery(Map<String, Object> referral) {
         Map<String, Object> profile = (Map<String, Object>) referral.getOrDefault("customerProfile", Map.of());
-        Map<String, Object> ids = profile.get("ids") instanceof Map<?, ?> m ? (Map<String, Object>) m : Map.of();
+        Object duns = customerId(profile.get("ids"), "Duns");
         Map<String, Object> address = profile.get("address") instanceof Map<?, ?> m ? (Map<String, Object>) m : Map.of();
         List<String> clauses = new ArrayList<>();
         for (String rule : accountRules) {
-            if (rule.equals("duns") && present(ids.get("Duns"))) {
-                clauses.add("cosell_dunsnumber eq " + literal(ids.get("Duns")));
+            if (rule.equals("duns") && present(duns)) {
+                clauses.add("cosell_dunsnumber eq " + literal(duns));
             } else if (rule.equals("name-country") && present(profile.get("name"))) {
                 clauses.add("(name eq " + literal(profile.get("name")) + " and address1_country eq "
                         + literal(address.getOrDefault("country", "")) + ")");
@@ -46,6 +46,23 @@ public final class CustomerMatch {
         return query("accountid,name", String.join(" or ", clauses));
     }
 
+    /**
+     * A customer id of a kind (Duns, External) from {@code customerProfile.ids}: a list of
+     * {@code {profileType, id}} in the contract; older examples write an object {@code {Duns, External}}.
+     */
+    @SuppressWarnings("unchecked")
+    static Object customerId(Object ids, String profileType) {
+        if (ids instanceof List<?> list) {
+            for (Object item : list) {
+                if (item instanceof Map<?, ?> m && profileType.equalsIgnoreCase(String.valueOf(m.get("profileType")))) {
+                    return ((Map<String, Object>) m).get("id");
+                }
+            }
+            return null;
+        }
+        return ids instanceof Map<?, ?> m ? ((Map<String, Object>) m).get(profileType) : null;
+    }
+
     /** The query that finds the contact for the first customer team member, or null when there is none with an e-mail. */
     @SuppressWarnings("unchecked")
     public String contactQuery(Map<String, Object> referral) {
@@ -54,12 +71,6 @@ public final class CustomerMatch {
             return null;
         }
         return query("contactid", "emailaddress1 eq " + literal(member.get("email")));
-    }
-
-    /** The Partner Center query for referrals created from an opportunity (externalReferenceId). */
-    public String referralByExternalId(String opportunityId) {
-        return "$top=1&$filter=" + URLEncoder.encode("externalReferenceId eq " + literal(opportunityId),
-                StandardCharsets.UTF_8).replace("+", "%20");
     }
 
     @SuppressWarnings("unchecked")

@@ -15,15 +15,22 @@ import com.dashjoin.jsonata.JException;
 import com.dashjoin.jsonata.Jsonata;
 import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.cosell.connector.dataverse.TransactionCurrencies;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * The field mappings engineers edit: JSONata expressions in {@code routes/mappings/*.jsonata} (one per
  * direction and purpose) and the enum tables in {@code routes/mappings/enums.json} (Partner Center
- * strings to Dataverse option-set values). Mapping files call {@code $enum(table, value, field)}; an
- * unknown value fails the mapping with a message naming the field and the value, as does
- * {@code $required(value, field)} for a missing one.
+ * strings to Dataverse option-set values). Functions the mapping files call, each failing the mapping
+ * with a message naming the field and the value:
+ * <ul>
+ * <li>{@code $enum(table, value, field)}: a Partner Center value → its Dataverse choice;
+ * {@code $enumName(table, choice, field)}: back;</li>
+ * <li>{@code $required(value, field)}: a value that must be there;</li>
+ * <li>{@code $currencyRef(isoCode, field)}: the opportunity's {@code transactioncurrencyid} binding of an ISO
+ * 4217 code; {@code $isoCurrency(currencyId, field)}: back (both from {@link TransactionCurrencies}).</li>
+ * </ul>
  */
 public final class FieldMappings {
 
@@ -37,6 +44,7 @@ public final class FieldMappings {
 
     private final String referralLink;
     private final boolean checkmark;
+    private final TransactionCurrencies currencies;
     private String currency = "USD";
 
     /** Currency of referrals created from opportunities (sync.default-currency). */
@@ -48,8 +56,9 @@ public final class FieldMappings {
      * @param referralLink link template to a referral in Partner Center ({id} replaced)
      * @param checkmark whether synced opportunities get the check mark
      */
-    public FieldMappings(Path dir, String referralLink, boolean checkmark) {
+    public FieldMappings(Path dir, String referralLink, boolean checkmark, TransactionCurrencies currencies) {
         this.dir = dir;
+        this.currencies = currencies;
         this.referralLink = referralLink;
         this.checkmark = checkmark;
         if (!Files.isDirectory(dir)) {
@@ -86,13 +95,15 @@ public final class FieldMappings {
     /**
      * Maps the record a route works on: the input is the exchange properties {@code referral},
      * {@code opportunity}, {@code account}, {@code contact}, {@code accountId}, {@code contactId},
-     * {@code solutions}, plus {@code referralLink}, {@code checkmark} and {@code currency}.
+     * {@code solutions}, {@code projection} (what the update mapping made of the same record), plus
+     * {@code referralLink}, {@code checkmark} and {@code currency} (sync.default-currency).
      */
     public Map<String, Object> map(String mapping, org.apache.camel.Exchange exchange) {
         return mapRecord(mapping, exchange::getProperty);
     }
 
-    private static final List<String> INPUTS = List.of("accountId", "contactId", "opportunity", "account", "contact", "solutions");
+    private static final List<String> INPUTS = List.of("accountId", "contactId", "opportunity", "account", "contact", "solutions",
+            "projection");
 
     /** As {@link #map(String, org.apache.camel.Exchange)}, for a record held outside an exchange (a backfill page). */
     public Map<String, Object> mapRecord(String mapping, java.util.function.Function<String, Object> record) {
@@ -150,6 +161,12 @@ public final class FieldMappings {
         Jsonata j = Jsonata.jsonata(source);
         j.registerFunction("enum", Jsonata.function("enum", (Jsonata.Fn3<String, Object, String, Object>) this::lookup,
                 "<sxs:x>"));
+        j.registerFunction("enumName", Jsonata.function("enumName", (Jsonata.Fn3<String, Object, String, Object>) this::name,
+                "<sxs:x>"));
+        j.registerFunction("currencyRef", Jsonata.function("currencyRef", (Jsonata.Fn2<String, String, Object>) (code, field) ->
+                code == null ? null : currencies.binding(code, field), "<ss:x>"));
+        j.registerFunction("isoCurrency", Jsonata.function("isoCurrency", (Jsonata.Fn2<String, String, Object>) (id, field) ->
+                id == null ? null : currencies.isoCode(id, field), "<ss:x>"));
         j.registerFunction("required", Jsonata.function("required", (Jsonata.Fn2<Object, String, Object>) (value, field) -> {
             if (value == null || value == Jsonata.NULL_VALUE || (value instanceof String s && s.isBlank())
                     || (value instanceof java.util.Collection<?> c && c.isEmpty())) {
@@ -158,6 +175,26 @@ public final class FieldMappings {
             return value;
         }, "<xs:x>"));
         return j;
+    }
+
+    /** A Dataverse choice value → the Partner Center value of the enum table (the reverse of {@code $enum}). */
+    private Object name(String table, Object choice, String field) {
+        if (choice == null || choice == Jsonata.NULL_VALUE) {
+            return null;
+        }
+        Map<String, Object> t = enums.get(table);
+        if (t == null) {
+            throw new MappingException("no enum table '" + table + "' in enums.json (field " + field + ")");
+        }
+        String key = choice instanceof Number n ? new java.math.BigDecimal(n.toString()).stripTrailingZeros().toPlainString()
+                : choice.toString();
+        for (var e : t.entrySet()) {
+            if (String.valueOf(e.getValue()).equals(key)) {
+                return e.getKey();
+            }
+        }
+        throw new MappingException("unknown value '" + choice + "' for field " + field + " (enum table " + table
+                + " knows " + t.values() + ")");
     }
 
     private Object lookup(String table, Object value, String field) {

@@ -12,7 +12,15 @@ public final class ODataResults {
             return false;
         }
         for (var e : projection.entrySet()) {
-            if (!ReferralMerge.same(e.getValue(), record.get(e.getKey()))) {
+            String key = e.getKey();
+            Object held = record.get(key);
+            Object value = e.getValue();
+            if (key.endsWith("@odata.bind")) {
+                // "transactioncurrencyid@odata.bind": "/transactioncurrencies(<id>)" is held as _transactioncurrencyid_value
+                held = record.get("_" + key.substring(0, key.length() - "@odata.bind".length()) + "_value");
+                value = value == null ? null : value.toString().replaceAll("^.*\\((.*)\\)$", "$1");
+            }
+            if (!ReferralPatch.same(value, held)) {
                 return false;
             }
         }

@@ -41,13 +41,13 @@ public final class Reconciliation {
         this.cursor = cursor;
     }
 
-    /** The first page's query: the configured filter, the page size. */
+    /**
+     * The first page's query: the configured filter, nothing else. Partner Center chooses the page size
+     * and continues with {@code @odata.nextLink}; {@code $top} is the total to return (OData), never a page size.
+     */
     public String firstQuery() {
-        String q = "$top=" + pageSize;
-        if (referralFilter != null && !referralFilter.isBlank()) {
-            q += "&$filter=" + URLEncoder.encode(referralFilter, StandardCharsets.UTF_8).replace("+", "%20");
-        }
-        return q;
+        return referralFilter == null || referralFilter.isBlank() ? ""
+                : "$filter=" + URLEncoder.encode(referralFilter, StandardCharsets.UTF_8).replace("+", "%20");
     }
 
     /**
@@ -72,8 +72,8 @@ public final class Reconciliation {
         pagesInOrder = 0;
         doneOutOfOrder.clear();
         failedPages.clear();
-        LOG.info("Reconciliation {}: referrals matching [{}], {} per page{}", resumed ? "resumed from its checkpoint ("
-                + before + " done)" : "started", referralFilter, pageSize,
+        LOG.info("Reconciliation {}: referrals matching [{}], pages of up to {} (Partner Center's){}", resumed
+                ? "resumed from its checkpoint (" + before + " done)" : "started", referralFilter, pageSize,
                 expected == null ? "" : ", about " + expected + " expected (the last run's count)");
     }
 

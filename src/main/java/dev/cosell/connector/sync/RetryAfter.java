@@ -52,7 +52,8 @@ public final class RetryAfter implements Processor {
         }
     }
 
-    static Long delayMs(Map<String, String> headers) {
+    /** Milliseconds a Retry-After header (seconds or an HTTP date) asks for, or null. */
+    public static Long delayMs(Map<String, String> headers) {
         if (headers == null) {
             return null;
         }

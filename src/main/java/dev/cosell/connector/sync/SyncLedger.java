@@ -31,12 +31,12 @@ public final class SyncLedger {
     private static final String UNIQUE_VIOLATION = "23505";
 
     private final DataSource dataSource;
-    private final ReferralMerge referralMerge;
+    private final ReferralPatch referralPatch;
     private final SyncMetrics metrics;
 
-    public SyncLedger(DataSource dataSource, ReferralMerge referralMerge, SyncMetrics metrics) {
+    public SyncLedger(DataSource dataSource, ReferralPatch referralPatch, SyncMetrics metrics) {
         this.dataSource = dataSource;
-        this.referralMerge = referralMerge;
+        this.referralPatch = referralPatch;
         this.metrics = metrics;
     }
 
@@ -65,12 +65,24 @@ public final class SyncLedger {
     }
 
     /**
-     * Before POSTing a referral for an opportunity: records this attempt (a marker row) and says whether
-     * an earlier attempt's marker was there already, i.e. a POST may have been sent without its link
-     * reaching the ledger; then the flow searches Partner Center by externalReferenceId first.
+     * Before POSTing a referral for an opportunity: records this attempt (a marker row) and returns when an
+     * earlier attempt began (an ISO instant) if its marker was there already, i.e. a POST may have been sent
+     * without its link reaching the ledger; then the flow looks in Partner Center first. Null for a first attempt.
      */
-    public boolean createAttemptMadeBefore(String opportunityId) {
-        return !firstCreateAttempt(opportunityId);
+    public String earlierCreateAttempt(String opportunityId) {
+        if (firstCreateAttempt(opportunityId)) {
+            return null;
+        }
+        try (Connection c = dataSource.getConnection();
+                PreparedStatement ps = c.prepareStatement("select attempted_at from referral_create_attempt where opportunity_id = ?")) {
+            ps.setString(1, opportunityId);
+            try (ResultSet rs = ps.executeQuery()) {
+                Timestamp at = rs.next() ? rs.getTimestamp(1) : null;
+                return (at == null ? Instant.now() : at.toInstant()).toString();
+            }
+        } catch (SQLException e) {
+            throw new IllegalStateException("cannot read the referral creation attempt", e);
+        }
     }
 
     private boolean firstCreateAttempt(String opportunityId) {
@@ -183,8 +195,8 @@ public final class SyncLedger {
      * Writes what each side now holds, from the exchange properties the flows keep: {@code referral}
      * (as Partner Center returned it), {@code referralId}, {@code opportunityId}, {@code opportunityEtag}
      * (Dataverse version after our write), {@code projectionHash} (hash of the referral → opportunity
-     * projection) and {@code crmProjectionHash} (hash of the opportunity → referral projection).
-     * Absent values leave the stored ones as they are.
+     * projection), {@code crmProjection} and {@code crmProjectionHash} (the opportunity → referral projection
+     * and its hash). Absent values leave the stored ones as they are.
      */
     @SuppressWarnings("unchecked")
     private void record(Exchange exchange, String direction, String origin) {
@@ -195,7 +207,8 @@ public final class SyncLedger {
         }
         Object[] values = values(referral, referralId, exchange.getProperty("opportunityId", String.class),
                 exchange.getProperty("opportunityEtag", String.class), exchange.getProperty("projectionHash", String.class),
-                exchange.getProperty("crmProjectionHash", String.class), direction);
+                exchange.getProperty("crmProjectionHash", String.class), exchange.getProperty("crmProjection", Map.class),
+                direction);
         try (Connection c = dataSource.getConnection()) {
             upsert(c, values, origin);
         } catch (SQLException e) {
@@ -207,28 +220,30 @@ public final class SyncLedger {
             + " state = ?, referral_etag = coalesce(?, referral_etag), referral_updated_at = coalesce(?, referral_updated_at),"
             + " opportunity_version = coalesce(?, opportunity_version), opportunity_hash = coalesce(?, opportunity_hash),"
             + " referral_hash = coalesce(?, referral_hash), referral_projection = coalesce(?, referral_projection),"
-            + " referral_body = coalesce(?, referral_body), writing_since = null, last_direction = ?, updated_at = ?"
-            + " where referral_id = ?";
+            + " referral_body = coalesce(?, referral_body), opportunity_projection = coalesce(?, opportunity_projection),"
+            + " writing_since = null, last_direction = ?, updated_at = ? where referral_id = ?";
     private static final String INSERT = "insert into sync_link (opportunity_id, engagement_id, state, referral_etag, referral_updated_at,"
-            + " opportunity_version, opportunity_hash, referral_hash, referral_projection, referral_body, last_direction,"
-            + " updated_at, referral_id, origin, created_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+            + " opportunity_version, opportunity_hash, referral_hash, referral_projection, referral_body, opportunity_projection,"
+            + " last_direction, updated_at, referral_id, origin, created_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
     /** The UPDATE's parameters (the INSERT's are these plus origin and created_at). */
     private Object[] values(Map<String, Object> referral, String referralId, String opportunityId, String opportunityEtag,
-            String projectionHash, String crmProjectionHash, String direction) {
+            String projectionHash, String crmProjectionHash, Map<?, ?> crmProjection, String direction) {
         String state = referral != null && "Closed".equalsIgnoreCase(String.valueOf(referral.get("status"))) ? "closed" : "linked";
         String projection;
         String body;
+        String crmSide;
         try {
-            projection = referral == null || referralMerge == null ? null
-                    : CANONICAL.writeValueAsString(referralMerge.sharedFields(referral));
+            projection = referral == null || referralPatch == null ? null
+                    : CANONICAL.writeValueAsString(referralPatch.sharedFields(referral));
             body = referral == null ? null : CANONICAL.writeValueAsString(referral);
+            crmSide = crmProjection == null ? null : CANONICAL.writeValueAsString(crmProjection);
         } catch (Exception e) {
             throw new IllegalStateException(e);
         }
         return new Object[] { opportunityId, referral == null ? null : referral.get("engagementId"), state,
                 referral == null ? null : referral.get("eTag"), referral == null ? null : timestamp(referral.get("updatedDateTime")),
-                versionOf(opportunityEtag), projectionHash, crmProjectionHash, projection, body, direction,
+                versionOf(opportunityEtag), projectionHash, crmProjectionHash, projection, body, crmSide, direction,
                 Timestamp.from(Instant.now()), referralId };
     }
 
@@ -279,7 +294,7 @@ public final class SyncLedger {
 
     /** An opportunity the backfill created from a referral, with what the ledger keeps of both sides. */
     public record Created(Map<String, Object> referral, String opportunityId, String opportunityEtag, String projectionHash,
-            String crmProjectionHash) {
+            Map<String, Object> crmProjection, String crmProjectionHash) {
 
         String referralId() {
             return String.valueOf(referral.get("id"));
@@ -299,7 +314,7 @@ public final class SyncLedger {
         List<Object[]> rows = new ArrayList<>(created.size());
         for (Created k : created) {
             rows.add(values(k.referral(), k.referralId(), k.opportunityId(), k.opportunityEtag(), k.projectionHash(),
-                    k.crmProjectionHash(), direction));
+                    k.crmProjectionHash(), k.crmProjection(), direction));
         }
         Timestamp now = Timestamp.from(Instant.now());
         try (Connection c = dataSource.getConnection()) {
@@ -327,7 +342,7 @@ public final class SyncLedger {
                 try (PreparedStatement ps = c.prepareStatement(AUDIT)) {
                     for (Created k : created) {
                         bind(ps, new Object[] { now, flow, k.referralId(), k.opportunityId(), "created",
-                                "opportunity created from referral (backfill, one $batch per page)" });
+                                "opportunity created from referral (backfill, one $batch per page)", org.slf4j.MDC.get("correlationId") });
                         ps.addBatch();
                     }
                     ps.executeBatch();
@@ -356,16 +371,22 @@ public final class SyncLedger {
         return e.getCause() instanceof SQLException s && UNIQUE_VIOLATION.equals(s.getSQLState());
     }
 
-    private static final String AUDIT = "insert into sync_audit (at, flow, referral_id, opportunity_id, action, detail) values (?, ?, ?, ?, ?, ?)";
+    private static final String AUDIT = "insert into sync_audit (at, flow, referral_id, opportunity_id, action, detail, correlation_id)"
+            + " values (?, ?, ?, ?, ?, ?, ?)";
 
-    /** One line in the audit trail (every sync decision is one), counted per flow and decision. */
+    /**
+     * One line in the audit trail (every sync decision is one), counted per flow and decision. It carries
+     * the decision's correlation id, the one in the log lines and in the MS-CorrelationId of its Partner
+     * Center requests (from the log context: camel.mdc.customProperties).
+     */
     public void audit(String flow, String referralId, String opportunityId, String action, String detail) {
         if (metrics != null) {
             metrics.decision(flow, action);
         }
         try (Connection c = dataSource.getConnection()) {
             execute(c, AUDIT, new Object[] { Timestamp.from(Instant.now()), flow, referralId, opportunityId, action,
-                            detail == null ? null : detail.substring(0, Math.min(2000, detail.length())) });
+                            detail == null ? null : detail.substring(0, Math.min(2000, detail.length())),
+                            org.slf4j.MDC.get("correlationId") });
         } catch (SQLException e) {
             throw new IllegalStateException("cannot write the audit trail", e);
         }

@@ -40,8 +40,10 @@ import org.slf4j.LoggerFactory;
  * <li>{@code Authorization: Signature <base64>} (or {@code x-ms-signature}), {@code x-ms-certificate-url}
  * and {@code x-ms-signature-algorithm: rsa-sha256} are present;</li>
  * <li>the certificate URL is HTTPS on an allowed host (never fetch from where the sender says);</li>
- * <li>the certificate (downloaded once, cached) is valid now, chains to a trusted CA and belongs to the
- * expected organisation;</li>
+ * <li>the certificate (downloaded once, cached) is valid now, chains to a trusted CA and its
+ * <em>issuer</em> names the expected organisation ({@code O=Microsoft Corporation}: Microsoft's sample
+ * checks {@code certificate.Issuer.Contains("O=Microsoft Corporation")}; a subject saying so is not
+ * enough, anybody can write it);</li>
  * <li>the RSA-SHA256 signature verifies over the exact body bytes.</li>
  * </ol>
  * Only then may the event be processed.
@@ -70,7 +72,7 @@ public final class WebhookSignatureVerifier {
 
     /**
      * @param allowedHosts hosts the certificate may be fetched from ({@code *.example.com} allowed)
-     * @param expectedOrganization the O= of the certificate's issuer or subject, or null to skip that check
+     * @param expectedOrganization the O= the certificate's issuer must carry, or null to skip that check
      * @param sslContext TLS for the download and, through its trust store, the CAs a certificate must chain to
      * @param trustStore the trust anchors (null: the JDK's CAs)
      */
@@ -128,9 +130,11 @@ public final class WebhookSignatureVerifier {
         if (auth != null && auth.regionMatches(true, 0, "Signature ", 0, 10)) {
             return auth.substring(10);
         }
+        // A registration with SignatureTokenToMsSignatureHeader gets it here, as "Signature <base64>"
+        // (Microsoft's sample splits the value at the space); a bare value is read too.
         String ms = header(headers, "x-ms-signature");
         if (ms != null) {
-            return ms;
+            return ms.regionMatches(true, 0, "Signature ", 0, 10) ? ms.substring(10) : ms;
         }
         throw new InvalidSignatureException("no signature: expected 'Authorization: Signature <base64>' or x-ms-signature");
     }
@@ -220,17 +224,16 @@ public final class WebhookSignatureVerifier {
         }
     }
 
-    /** Microsoft's sample checks the issuer's O=; the subject's is accepted too (either names the owner). */
+    /** The documented check: the certificate's issuer carries O=&lt;expected organisation&gt; (its subject does not count). */
     private void checkOrganization(X509Certificate cert) throws InvalidSignatureException {
         if (expectedOrganization == null || expectedOrganization.isBlank()) {
             return;
         }
-        if (hasOrganization(cert.getIssuerX500Principal().getName()) || hasOrganization(cert.getSubjectX500Principal()
-                .getName())) {
+        if (hasOrganization(cert.getIssuerX500Principal().getName())) {
             return;
         }
-        throw new InvalidSignatureException("the signing certificate belongs to '" + cert.getSubjectX500Principal()
-                .getName() + "', not to organisation '" + expectedOrganization + "'");
+        throw new InvalidSignatureException("the signing certificate was issued by '" + cert.getIssuerX500Principal()
+                .getName() + "', not by organisation '" + expectedOrganization + "'");
     }
 
     private boolean hasOrganization(String distinguishedName) throws InvalidSignatureException {

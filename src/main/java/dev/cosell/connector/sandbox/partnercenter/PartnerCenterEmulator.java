@@ -35,8 +35,12 @@ import io.vertx.ext.web.RoutingContext;
  */
 public final class PartnerCenterEmulator extends Emulator {
 
+    /** Audience of the Referrals API (api.partner.microsoft.com). */
     public static final String RESOURCE = "https://api.partner.microsoft.com";
+    /** Audience of the Webhooks API: the webhooks page asks for a token for api.partnercenter.microsoft.com. */
+    public static final String WEBHOOKS_RESOURCE = "https://api.partnercenter.microsoft.com";
     public static final String CERTIFICATE_PATH = "/certificates/partner-center-webhooks.cer";
+    static final String IMPOSTOR_CERTIFICATE_PATH = "/certificates/impostor.cer";
     static final String REFERRALS = "/v1.0/engagements/referrals";
     static final String WEBHOOKS = "/webhooks/v1/registration";
     static final List<String> EVENTS = List.of("test-created", "referral-created", "referral-updated",
@@ -85,6 +89,15 @@ public final class PartnerCenterEmulator extends Emulator {
         return baseUrl() + CERTIFICATE_PATH;
     }
 
+    /**
+     * Signs events with the sandbox's impostor certificate (its subject names the organisation, its issuer
+     * does not), or again with the genuine one: the documented issuer check must refuse the first.
+     */
+    public void signAsImpostor(boolean impostor) {
+        webhooks.signWith(impostor ? pki.impostorSigningKey() : pki.signingKey(),
+                baseUrl() + (impostor ? IMPOSTOR_CERTIFICATE_PATH : CERTIFICATE_PATH));
+    }
+
     // ------------------------------------------------------------------------------ Microsoft's side
 
     /** Creates a referral as Microsoft does for a partner (a co-sell invitation) and fires referral-created. */
@@ -95,6 +108,17 @@ public final class PartnerCenterEmulator extends Emulator {
                     .putObject("invitedBy").put("organizationId", "msft").put("organizationName", "Microsoft");
         }
         ObjectNode created = referrals.create(tenant, body, partnerOrganization(tenant), "Contoso Partner (sandbox)");
+        publish(tenant, "referral-created", created);
+        return created;
+    }
+
+    /**
+     * Creates a referral the published contract does not describe (say, an enum value Microsoft added
+     * later) and fires referral-created: how a connector copes with a service newer than its contract.
+     * Its answers are not counted as the emulator's contract violations.
+     */
+    public ObjectNode createBeyondContract(String tenant, ObjectNode referral) {
+        ObjectNode created = referrals.loadBeyondContract(tenant, referral, partnerOrganization(tenant));
         publish(tenant, "referral-created", created);
         return created;
     }
@@ -119,11 +143,13 @@ public final class PartnerCenterEmulator extends Emulator {
 
     @Override
     protected void routes() {
-        router.get(CERTIFICATE_PATH).handler(this::certificate);
+        router.get(CERTIFICATE_PATH).handler(ctx -> certificate(ctx, pki.signingCertificate()));
+        router.get(IMPOSTOR_CERTIFICATE_PATH).handler(ctx -> certificate(ctx, pki.impostorSigningCertificate()));
         api(HttpMethod.GET, REFERRALS, this::list);
         api(HttpMethod.POST, REFERRALS, this::create);
         api(HttpMethod.GET, REFERRALS + "/:id", this::get);
         api(HttpMethod.PUT, REFERRALS + "/:id", this::replace);
+        api(HttpMethod.PATCH, REFERRALS + "/:id", this::patch);
         api(HttpMethod.GET, WEBHOOKS + "/events", ctx -> json(ctx, 200, JSON.valueToTree(EVENTS)));
         api(HttpMethod.GET, WEBHOOKS, this::getRegistration);
         api(HttpMethod.POST, WEBHOOKS, ctx -> writeRegistration(ctx, true));
@@ -134,10 +160,10 @@ public final class PartnerCenterEmulator extends Emulator {
         admin();
     }
 
-    private void certificate(RoutingContext ctx) {
+    private void certificate(RoutingContext ctx, java.security.cert.X509Certificate certificate) {
         try {
             ctx.response().putHeader("Content-Type", "application/pkix-cert")
-                    .end(Buffer.buffer(pki.signingCertificate().getEncoded()));
+                    .end(Buffer.buffer(certificate.getEncoded()));
         } catch (CertificateEncodingException e) {
             ctx.response().setStatusCode(500).end();
         }
@@ -155,21 +181,21 @@ public final class PartnerCenterEmulator extends Emulator {
             return;
         }
         try {
-            String top = first(ctx, "$top", first(ctx, "pagesize", first(ctx, "pageSize", null)));
-            Integer size = null;
-            if (top != null) {
-                try {
-                    size = Integer.parseInt(top);
-                } catch (NumberFormatException e) {
-                    error(ctx, 400, "InvalidPageSize", "The page size must be a number, not '" + top + "'.");
-                    return;
-                }
-            }
-            ObjectNode page = referrals.list(tenantOf(ctx), first(ctx, "$filter", null), first(ctx, "$orderby", null),
-                    size, first(ctx, "$skiptoken", null), baseUrl() + REFERRALS);
-            json(ctx, 200, page);
+            ReferralBook.ListQuery query = new ReferralBook.ListQuery(first(ctx, "$filter", null), first(ctx, "$orderby", null),
+                    integer(ctx, "$top"), integer(ctx, "$skip"), "true".equalsIgnoreCase(first(ctx, "$count", null)),
+                    first(ctx, "$skiptoken", null));
+            json(ctx, 200, referrals.list(tenantOf(ctx), query, baseUrl() + REFERRALS));
         } catch (ReferralBook.ReferralException e) {
             error(ctx, e);
+        }
+    }
+
+    private static Integer integer(RoutingContext ctx, String name) {
+        String v = first(ctx, name, null);
+        try {
+            return v == null ? null : Integer.valueOf(v.trim());
+        } catch (NumberFormatException e) {
+            throw new ReferralBook.ReferralException(400, "InvalidInput", name + " must be a whole number, not '" + v + "'.");
         }
     }
 
@@ -182,35 +208,113 @@ public final class PartnerCenterEmulator extends Emulator {
     }
 
     private void create(RoutingContext ctx) {
-        ObjectNode body = jsonBody(ctx);
+        JsonNode body = anyJsonBody(ctx);
         if (body == null) {
             error(ctx, 400, "InvalidInput", "The request body must be a JSON referral.");
             return;
         }
-        try {
+        referralWrite(ctx, 201, () -> {
             String tenant = tenantOf(ctx);
             ObjectNode created = referrals.create(tenant, body, partnerOrganization(tenant), "Contoso Partner (sandbox)");
             publish(tenant, "referral-created", created);
-            json(ctx, 201, created);
-        } catch (ReferralBook.ReferralException e) {
-            error(ctx, e);
-        }
+            return created;
+        });
     }
 
+    /** The deprecated PUT (UpdateReferralById): the whole referral, If-Match required. */
     private void replace(RoutingContext ctx) {
-        ObjectNode body = jsonBody(ctx);
+        JsonNode body = anyJsonBody(ctx);
         if (body == null) {
             error(ctx, 400, "InvalidInput", "The request body must be the whole JSON referral.");
             return;
         }
-        try {
+        referralWrite(ctx, 200, () -> {
             String tenant = tenantOf(ctx);
-            ObjectNode updated = referrals.replace(tenant, ctx.pathParam("id"), body,
-                    ctx.request().getHeader("If-Match"));
+            ObjectNode updated = referrals.replace(tenant, ctx.pathParam("id"), body, ctx.request().getHeader("If-Match"));
             publish(tenant, "referral-updated", updated);
-            json(ctx, 200, updated);
+            return updated;
+        });
+    }
+
+    /**
+     * PatchReferralById (and the deal registration operations on the same path): a JSON Patch; 204 without
+     * a body, or 200 with the updated referral when asked with {@code Prefer: return=representation}.
+     */
+    private void patch(RoutingContext ctx) {
+        JsonNode body = anyJsonBody(ctx);
+        if (body == null) {
+            error(ctx, 400, "InvalidInput", "The request body must be a JSON Patch document.");
+            return;
+        }
+        boolean representation = String.valueOf(ctx.request().getHeader("Prefer")).contains("return=representation");
+        referralWrite(ctx, representation ? 200 : 204, () -> {
+            String tenant = tenantOf(ctx);
+            ObjectNode updated = referrals.patch(tenant, ctx.pathParam("id"), body, ctx.request().getHeader("If-Match"));
+            publish(tenant, "referral-updated", updated);
+            return updated;
+        });
+    }
+
+    private void referralWrite(RoutingContext ctx, int status, java.util.function.Supplier<ObjectNode> write) {
+        try {
+            ObjectNode answer = write.get();
+            if (status == 204) {
+                ctx.response().setStatusCode(204).end();
+            } else {
+                json(ctx, status, answer);
+            }
         } catch (ReferralBook.ReferralException e) {
+            if (e.getMessage().contains(" contract: ")) {
+                refused.add(ctx.request().method().name() + " " + ctx.request().path() + ": " + e.getMessage());
+            }
             error(ctx, e);
+        }
+    }
+
+    /** Request bodies refused because they broke the published contract (the tests expect none from the connector). */
+    private final List<String> refused = new CopyOnWriteArrayList<>();
+    /** Referrals API requests without an MS-CorrelationId that is a UUID. */
+    private final List<String> uncorrelated = new CopyOnWriteArrayList<>();
+    private final List<String> correlationIds = new CopyOnWriteArrayList<>();
+
+    /**
+     * What broke the published contract so far: request bodies refused for it, answers served outside it,
+     * Referrals API requests without a UUID {@code MS-CorrelationId}. Empty when both sides kept to it.
+     */
+    public List<String> contractViolations() {
+        List<String> out = new ArrayList<>(refused);
+        out.addAll(referrals.contractViolations());
+        uncorrelated.forEach(r -> out.add(r + ": no MS-CorrelationId (a UUID)"));
+        return out;
+    }
+
+    /** The MS-CorrelationId of each Referrals API request, in arrival order. */
+    public List<String> correlationIds() {
+        return List.copyOf(correlationIds);
+    }
+
+    private static final java.util.regex.Pattern UUID_TEXT = java.util.regex.Pattern.compile(
+            "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}");
+
+    private void noteCorrelation(RoutingContext ctx) {
+        if (!ctx.request().path().startsWith(REFERRALS)) {
+            return;
+        }
+        String id = ctx.request().getHeader("MS-CorrelationId");
+        if (id == null || !UUID_TEXT.matcher(id.trim()).matches()) {
+            uncorrelated.add(ctx.request().method().name() + " " + ctx.request().path());
+        } else if (correlationIds.size() < 100_000) {
+            correlationIds.add(id.trim());
+        }
+    }
+
+    /** Any JSON value (PATCH bodies are arrays), or null when the body is missing or not JSON. */
+    private static JsonNode anyJsonBody(RoutingContext ctx) {
+        try {
+            var b = ctx.body().buffer();
+            return b == null || b.length() == 0 ? null : JSON.readTree(b.getBytes());
+        } catch (Exception e) {
+            return null;
         }
     }
 
@@ -334,7 +438,10 @@ public final class PartnerCenterEmulator extends Emulator {
 
     @Override
     protected String checkToken(RoutingContext ctx) {
-        return entra.validate(ctx.request().getHeader("Authorization"), RESOURCE, ctx);
+        noteCorrelation(ctx);
+        // Two APIs, two audiences: the Referrals API and the Webhooks API (see their pages).
+        String audience = ctx.request().path().startsWith("/webhooks/") ? WEBHOOKS_RESOURCE : RESOURCE;
+        return entra.validate(ctx.request().getHeader("Authorization"), audience, ctx);
     }
 
     @Override

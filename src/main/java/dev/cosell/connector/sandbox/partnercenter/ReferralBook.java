@@ -1,5 +1,6 @@
 package dev.cosell.connector.sandbox.partnercenter;
 
+import java.math.BigDecimal;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
@@ -15,29 +16,43 @@ import java.util.TreeMap;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentSkipListMap;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicLong;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.cosell.connector.sandbox.ContractSchema;
+import dev.cosell.connector.sandbox.ContractSchema.Shape;
 import dev.cosell.connector.sandbox.ODataFilter;
 
 /**
- * The referrals of the Partner Center emulator, per partner tenant, independent of HTTP.
- * <p>
- * Follows {@code referral-resources.md}, {@code create-a-referral.md}, {@code update-a-referral.md} and
- * {@code get-a-list-of-referrals.md}: property names read case-insensitively and written camelCase;
- * enums checked; status/substatus transitions checked against the documented table; a new quoted
- * {@code eTag} on every write; {@code updatedDateTime} maintained; unknown properties kept as sent.
- * Listing is ordered by {@code createdDateTime} (ascending, or descending with {@code $orderby}) and
- * paged with an opaque {@code $skiptoken} in {@code @odata.nextLink} (keyset, so writes between pages
- * neither skip nor repeat a referral).
+ * The referrals of the Partner Center emulator, per partner tenant, independent of HTTP, held to the
+ * published contract ({@link ContractSchema}: the swagger of Microsoft's Partner Center Referrals
+ * connector, V3 Referral):
+ * <ul>
+ * <li>every request body is validated against the contract's shape (an object where the contract has
+ * an array, an unknown property or enum value: 400 naming the property); property names are read
+ * case-insensitively (the pages' examples mix {@code Substatus}/{@code substatus}) and a solution's
+ * {@code solutionType} (the table's name) is read as {@code type} (the examples' name);</li>
+ * <li>{@code PATCH} applies a JSON Patch of {@code replace}/{@code add} on the documented paths
+ * ({@code UpdateReferralDetails}, and the deal registration bodies); {@code If-Match} is optional and
+ * checked when sent; the deprecated {@code PUT} still answers and needs it;</li>
+ * <li>status/substatus transitions follow the documented table; a new quoted {@code eTag} on every
+ * write; {@code updatedDateTime}, {@code acceptedDateTime} and {@code closedDateTime} maintained;</li>
+ * <li>listing: {@code $filter} on the documented properties only, {@code $orderby} createdDateTime or
+ * updatedDateTime, {@code $top} as OData means it (the total to return), {@code $skip}, {@code $count};
+ * pages of {@value #PAGE_SIZE} chosen by the server, continued by {@code @odata.nextLink} with an opaque
+ * {@code $skiptoken} (keyset, so writes between pages neither skip nor repeat a referral);</li>
+ * <li>every body it serves is validated too; a violation is recorded ({@link #contractViolations()}).</li>
+ * </ul>
  */
 public final class ReferralBook {
 
     static final ObjectMapper JSON = new ObjectMapper();
-    public static final int MAX_PAGE_SIZE = 100;
+    /** Server-driven page size: the list page says "if there are more than 100 items, use @odata.nextLink". */
+    public static final int PAGE_SIZE = 100;
 
     /** A rejected request: HTTP status, Partner Center error code and a message naming the problem. */
     public static final class ReferralException extends RuntimeException {
@@ -51,48 +66,62 @@ public final class ReferralBook {
         }
     }
 
-    public static final Set<String> STATUS = Set.of("None", "New", "Active", "Closed");
-    public static final Set<String> SUBSTATUS = Set.of("None", "Pending", "Received", "Accepted", "Won", "Lost",
-            "Declined", "Expired");
-    static final Set<String> TYPE = Set.of("None", "Shared", "Independent");
-    static final Set<String> QUALIFICATION = Set.of("None", "Direct", "MarketingQualified", "SalesQualified");
-    static final Set<String> SOLUTION_TYPE = Set.of("None", "Category", "Name");
-    static final Set<String> TARGET_TYPE = Set.of("None", "BusinessProfileLocation", "SolutionProfile");
-
     /** The documented transition table: from a status, the statuses allowed next; per status, its substatuses. */
     static final Map<String, Set<String>> NEXT_STATUS = Map.of("New", Set.of("New", "Active", "Closed"),
             "Active", Set.of("Active", "Closed"), "Closed", Set.of("Closed"));
     static final Map<String, Set<String>> SUBSTATUS_OF = Map.of("New", Set.of("Pending", "Received"),
             "Active", Set.of("Accepted"), "Closed", Set.of("Won", "Lost", "Declined", "Expired"));
 
-    /** Canonical camelCase spelling of every documented property name, by lower-case name. */
+    /** Enum properties whose values are matched case-insensitively and written as the contract spells them. */
+    private static final Map<String, List<String>> ENUMS = Map.of(
+            "status", List.of("None", "New", "Active", "Closed"),
+            "substatus", List.of("None", "Pending", "Received", "Accepted", "Won", "Lost", "Declined", "Expired"),
+            "type", List.of("Shared", "Independent"),
+            "qualification", List.of("None", "Direct", "MarketingQualified", "SalesQualified"),
+            "salesStage", List.of("Qualify", "Develop", "Propose", "Close"));
+
+    /** Canonical camelCase spelling of every property name of the contract, by lower-case name. */
     private static final Map<String, String> CANONICAL = new TreeMap<>();
     static {
         for (String n : List.of("id", "engagementId", "name", "organizationId", "organizationName",
-                "externalReferenceId", "createdDateTime", "updatedDateTime", "expirationDateTime", "status",
-                "substatus", "statusReason", "type", "qualification", "customerProfile", "consent", "details",
-                "team", "inviteContext", "target", "eTag", "links", "attributes", "address", "addressLine1",
-                "addressLine2", "city", "state", "postalCode", "country", "region", "size", "ids", "firstName",
+                "externalReferenceId", "createdDateTime", "updatedDateTime", "expirationDateTime", "acceptedDateTime",
+                "closedDateTime", "status", "substatus", "statusReason", "type", "qualification", "salesStage",
+                "customerProfile", "consent", "details", "team", "inviteContext", "target", "trackingInfo",
+                "microsoftMsxId", "registrations", "registrationStatus", "eTag", "links", "attributes", "campaignId",
+                "referralProgram", "favorite", "isSpam", "lastModifiedVia", "lastRunId", "mpnId", "callToAction",
+                "referralSource", "quality", "direction", "tags", "tag", "address", "addressLine1", "addressLine2",
+                "city", "state", "postalCode", "country", "region", "size", "ids", "profileType", "firstName",
                 "lastName", "phoneNumber", "email", "contactPreference", "locale", "disableNotifications",
-                "consentToShareInfoWithOthers", "consentToContact", "consentToMicrosoftToContactSpecificPartners",
-                "notes", "dealValue", "currency", "closingDateTime", "requirements", "industries", "products",
-                "services", "solutions", "solutionType", "invitedBy", "objectType")) {
+                "consentToToShareInfoWithOthers", "consentToContact", "consentToShareReferralWithMicrosoftSellers",
+                "consentToMicrosoftToContactSpecificPartners", "notes", "dealValue", "currency", "closingDateTime",
+                "customerAction", "customerRequestedContact", "requirements", "industries", "products", "services",
+                "solutions", "offers", "additionalRequirements", "invitedBy", "assistanceRequestCode", "objectType",
+                "self", "relatedReferrals", "uri", "method", "registrationDateTime", "contract", "value",
+                "startDateTime", "endDateTime", "signDateTime", "term", "solutionDetails", "isDeployedOnAzure",
+                "primaryDeploymentOn", "pricingModel", "marketplaceTransactionDetails", "isMarketplaceTransacted",
+                "marketplaceTransactionDateTime", "statusHistory", "reviewPendingDateTime", "actionRequiredDateTime",
+                "passedDateTime", "failedDateTime", "approvedDateTime")) {
             CANONICAL.put(n.toLowerCase(Locale.ROOT), n);
         }
-        // Spellings the documentation itself uses.
-        CANONICAL.put("consenttotoshareinfowithothers", "consentToShareInfoWithOthers");
-        CANONICAL.put("referraltype", "type");
+        CANONICAL.put("referraltype", "type"); // the Referral table's name of "type"
     }
 
-    private record Key(String created, String id) {
+    /** Documented $filter properties: the 2019 page's table, plus those the current page's examples use. */
+    static final Set<String> FILTERABLE = Set.of("engagementId", "status", "substatus", "updatedDateTime", "email",
+            "qualification", "type", "direction");
+
+    private record Key(String sort, String id) {
     }
 
-    private static final Comparator<Key> ORDER = Comparator.comparing(Key::created).thenComparing(Key::id);
+    private static final Comparator<Key> ORDER = Comparator.comparing(Key::sort).thenComparing(Key::id);
 
     private final Map<String, Map<String, ObjectNode>> byTenant = new ConcurrentHashMap<>();
-    private final Map<String, ConcurrentSkipListMap<Key, String>> ordered = new ConcurrentHashMap<>();
+    /** Per tenant, by (createdDateTime, id): the usual order, kept up to date (100,000 referrals page fast). */
+    private final Map<String, ConcurrentSkipListMap<Key, String>> byCreated = new ConcurrentHashMap<>();
     private final AtomicLong versions = new AtomicLong(0x2500ec5aL);
     private final String selfBase;
+    private final ContractSchema contract = ContractSchema.partnerCenter();
+    private final List<String> violations = new CopyOnWriteArrayList<>();
 
     /** @param selfBase base of the {@code links} written into referrals (the API's own URL) */
     public ReferralBook(String selfBase) {
@@ -102,11 +131,7 @@ public final class ReferralBook {
     // ------------------------------------------------------------------------------------- reads
 
     public ObjectNode get(String tenant, String id) {
-        ObjectNode r = tenant(tenant).get(id);
-        if (r == null) {
-            throw new ReferralException(404, "Referral_NotFound", "Referral " + id + " was not found.");
-        }
-        return withLinks(r);
+        return served(withLinks(stored(tenant, id)));
     }
 
     /** Number of referrals a tenant holds. */
@@ -120,71 +145,95 @@ public final class ReferralBook {
         return out;
     }
 
+    /** A list request's OData options, as sent. */
+    public record ListQuery(String filter, String orderby, Integer top, Integer skip, boolean count, String skipToken) {
+
+        public static ListQuery of(String filter) {
+            return new ListQuery(filter, null, null, null, false, null);
+        }
+    }
+
     /**
      * One page of the list.
      *
-     * @param filter OData {@code $filter} on engagementId, status, substatus, updatedDateTime,
-     *        createdDateTime, externalReferenceId, type, email (of any customer team member)
-     * @param orderby null or {@code createdDateTime [asc|desc]}
-     * @param pageSize {@code $top} / {@code pagesize}, at most 100
-     * @param skipToken from a previous page's next link, or null
-     * @param nextLinkBase URL (with the original query minus {@code $skiptoken}) used to build the next link
+     * @param nextLinkBase URL of the list, to which the next page's {@code ?$skiptoken=} is appended
      */
-    public ObjectNode list(String tenant, String filter, String orderby, Integer pageSize, String skipToken,
-            String nextLinkBase) {
-        ObjectNode token = skipToken == null ? null : decodeToken(skipToken);
-        if (token != null) {
-            filter = token.path("f").isNull() ? null : token.path("f").asText(null);
-            orderby = token.path("o").asText(null);
-            pageSize = token.path("n").asInt();
+    public ObjectNode list(String tenant, ListQuery query, String nextLinkBase) {
+        ObjectNode token = query.skipToken() == null ? null : decodeToken(query.skipToken());
+        String filter = token != null ? textOrNull(token.get("f")) : query.filter();
+        String orderby = token != null ? textOrNull(token.get("o")) : query.orderby();
+        // $top is the total to return (OData): what the token carries is what is left of it.
+        Integer remaining = token != null ? (token.hasNonNull("t") ? token.get("t").asInt() : null) : query.top();
+        int skip = token != null ? 0 : query.skip() == null ? 0 : query.skip();
+        if (remaining != null && remaining < 0 || skip < 0) {
+            throw new ReferralException(400, "InvalidInput", "$top and $skip must not be negative.");
         }
-        int size = pageSize == null ? MAX_PAGE_SIZE : pageSize;
-        if (size < 1 || size > MAX_PAGE_SIZE) {
-            throw new ReferralException(400, "InvalidPageSize", "The page size must be between 1 and "
-                    + MAX_PAGE_SIZE + ", not " + size + ".");
-        }
-        boolean desc = parseOrder(orderby);
+        String[] order = parseOrder(orderby);
+        boolean byUpdated = order[0].equals("updatedDateTime");
+        boolean desc = order[1].equals("desc");
         ODataFilter.Predicate predicate = predicate(filter);
-        ConcurrentSkipListMap<Key, String> index = ordered.computeIfAbsent(tenant, t -> new ConcurrentSkipListMap<>(ORDER));
-        var view = desc ? index.descendingMap() : index;
-        if (token != null) {
-            Key after = new Key(token.path("c").asText(), token.path("i").asText());
-            view = desc ? index.headMap(after, false).descendingMap() : index.tailMap(after, false);
-        }
         Map<String, ObjectNode> rows = tenant(tenant);
+        Iterator<Map.Entry<Key, String>> view = view(tenant, byUpdated, desc, token == null ? null
+                : new Key(token.path("s").asText(), token.path("i").asText()));
+
+        int size = remaining == null ? PAGE_SIZE : Math.min(PAGE_SIZE, remaining);
         ArrayNode value = JSON.createArrayNode();
         Key last = null;
         boolean more = false;
-        for (Iterator<Map.Entry<Key, String>> it = view.entrySet().iterator(); it.hasNext();) {
-            Map.Entry<Key, String> e = it.next();
+        long matching = 0;
+        while (view.hasNext()) {
+            Map.Entry<Key, String> e = view.next();
             ObjectNode r = rows.get(e.getValue());
             if (r == null || (predicate != null && !predicate.test(filterView(r)))) {
                 continue;
             }
+            matching++;
+            if (skip > 0) {
+                skip--;
+                continue;
+            }
             if (value.size() == size) {
-                more = true;
-                break;
+                more = remaining == null || remaining > size;
+                if (!query.count()) {
+                    break;
+                }
+                continue;
             }
             value.add(withLinks(r));
             last = e.getKey();
         }
         ObjectNode page = JSON.createObjectNode();
         page.put("@odata.context", selfBase + "/v1.0/$metadata#Referrals");
-        page.put("@odata.count", value.size());
+        page.put("@odata.count", query.count() ? matching : value.size());
         page.set("value", value);
         if (more) {
-            ObjectNode next = JSON.createObjectNode().put("c", last.created()).put("i", last.id()).put("n", size)
-                    .put("o", orderby == null ? "" : orderby);
-            if (filter == null) {
-                next.putNull("f");
-            } else {
-                next.put("f", filter);
+            ObjectNode next = JSON.createObjectNode().put("s", last.sort()).put("i", last.id());
+            next.put("o", orderby == null ? "" : orderby);
+            putOrNull(next, "f", filter);
+            if (remaining != null) {
+                next.put("t", remaining - value.size());
             }
-            String t = Base64.getUrlEncoder().withoutPadding()
-                    .encodeToString(next.toString().getBytes(StandardCharsets.UTF_8));
+            String t = Base64.getUrlEncoder().withoutPadding().encodeToString(next.toString().getBytes(StandardCharsets.UTF_8));
             page.put("@odata.nextLink", nextLinkBase + "?$skiptoken=" + t);
         }
-        return page;
+        return served(page, Shape.ReferralList);
+    }
+
+    private Iterator<Map.Entry<Key, String>> view(String tenant, boolean byUpdated, boolean desc, Key after) {
+        ConcurrentSkipListMap<Key, String> index;
+        if (byUpdated) {
+            // Updated order changes with every write: sorted per request (the emulator's lists are small).
+            index = new ConcurrentSkipListMap<>(ORDER);
+            for (ObjectNode r : tenant(tenant).values()) {
+                index.put(new Key(r.path("updatedDateTime").asText(), r.path("id").asText()), r.path("id").asText());
+            }
+        } else {
+            index = byCreated.computeIfAbsent(tenant, t -> new ConcurrentSkipListMap<>(ORDER));
+        }
+        if (after == null) {
+            return (desc ? index.descendingMap() : index).entrySet().iterator();
+        }
+        return (desc ? index.headMap(after, false).descendingMap() : index.tailMap(after, false)).entrySet().iterator();
     }
 
     // ------------------------------------------------------------------------------------- writes
@@ -193,15 +242,12 @@ public final class ReferralBook {
      * Creates a referral. {@code organization} is the partner organisation the caller belongs to; a
      * Microsoft-originated referral (admin API) passes its own inviteContext.
      */
-    public ObjectNode create(String tenant, ObjectNode body, String organizationId, String organizationName) {
+    public ObjectNode create(String tenant, JsonNode body, String organizationId, String organizationName) {
         ObjectNode r = normalize(body);
-        require(r, "type");
-        require(r, "customerProfile");
-        require(r, "details");
+        check(Shape.NewReferral, r);
         if (r.path("customerProfile").path("name").asText("").isBlank()) {
             throw new ReferralException(400, "InvalidInput", "customerProfile.name is required.");
         }
-        validateEnums(r);
         Instant now = Instant.now();
         String id = UUID.randomUUID().toString();
         r.put("id", id);
@@ -222,72 +268,96 @@ public final class ReferralBook {
         r.putObject("attributes").put("objectType", "Referral");
         r.put("eTag", nextETag());
         tenant(tenant).put(id, r);
-        ordered.computeIfAbsent(tenant, t -> new ConcurrentSkipListMap<>(ORDER)).put(new Key(r.path("createdDateTime")
-                .asText(), id), id);
-        return withLinks(r);
+        byCreated.computeIfAbsent(tenant, t -> new ConcurrentSkipListMap<>(ORDER))
+                .put(new Key(r.path("createdDateTime").asText(), id), id);
+        return served(withLinks(r));
     }
 
-    /** Replaces a referral (PUT) if {@code ifMatch} is its current eTag. */
-    public synchronized ObjectNode replace(String tenant, String id, ObjectNode body, String ifMatch) {
-        ObjectNode current = tenant(tenant).get(id);
-        if (current == null) {
-            throw new ReferralException(404, "Referral_NotFound", "Referral " + id + " was not found.");
-        }
+    /** Replaces a referral (the deprecated PUT) if {@code ifMatch} is its current eTag. */
+    public synchronized ObjectNode replace(String tenant, String id, JsonNode body, String ifMatch) {
+        ObjectNode current = stored(tenant, id);
         if (ifMatch == null || ifMatch.isBlank()) {
             throw new ReferralException(428, "PreconditionRequired",
                     "The If-Match header with the referral's eTag is required to update a referral.");
         }
-        if (!ifMatch.trim().equals("*") && !bare(ifMatch).equals(bare(current.path("eTag").asText()))) {
-            throw new ReferralException(412, "PreconditionFailed", "The referral was changed by someone else: eTag "
-                    + ifMatch.trim() + " is not the current one. Read the referral again and retry.");
-        }
+        checkETag(current, ifMatch);
         ObjectNode r = normalize(body);
+        r.remove("links");
+        check(Shape.NewReferral, r);
         if (r.hasNonNull("id") && !id.equals(r.path("id").asText())) {
             throw new ReferralException(400, "InvalidInput", "The id in the body (" + r.path("id").asText()
                     + ") does not match the referral in the URL (" + id + ").");
         }
-        require(r, "type");
-        require(r, "customerProfile");
-        require(r, "details");
-        validateEnums(r);
         validateTransition(current, r);
         // Server-owned properties are kept as they were.
         for (String k : List.of("id", "engagementId", "organizationId", "organizationName", "createdDateTime",
-                "attributes")) {
+                "attributes", "registrations", "registrationStatus")) {
             if (current.has(k)) {
                 r.set(k, current.get(k));
             }
         }
-        r.remove("links");
-        r.put("updatedDateTime", Instant.now().toString());
-        r.put("eTag", nextETag());
-        tenant(tenant).put(id, r);
-        return withLinks(r);
+        return write(tenant, current, r);
+    }
+
+    /**
+     * Applies a JSON Patch (PatchReferralById and the deal registration operations): {@code replace} and
+     * {@code add} on the documented paths, in order, then the transition check, all or nothing.
+     * {@code If-Match}, when sent, must be the current eTag.
+     */
+    public synchronized ObjectNode patch(String tenant, String id, JsonNode body, String ifMatch) {
+        ObjectNode current = stored(tenant, id);
+        if (ifMatch != null && !ifMatch.isBlank()) {
+            checkETag(current, ifMatch);
+        }
+        if (!(body instanceof ArrayNode ops)) {
+            throw new ReferralException(400, "InvalidInput", "The body must be a JSON Patch document: an array of {op, path, value}.");
+        }
+        ArrayNode patch = lenientValues(ops);
+        check(patchShape(patch), patch);
+        ObjectNode next = current.deepCopy();
+        for (JsonNode op : patch) {
+            apply(next, op.path("op").asText(), op.path("path").asText(), normalizeValue(op.get("value")));
+        }
+        validateTransition(current, next);
+        registered(next);
+        return write(tenant, current, next);
+    }
+
+    /**
+     * A registration just requested (added without an id) is received for review: an id, the time, the
+     * status. The swagger gives no status values; ours are named after its statusHistory
+     * (ReviewPending, ActionRequired, Passed, Failed, Approved).
+     */
+    private static void registered(ObjectNode referral) {
+        for (JsonNode reg : referral.path("registrations")) {
+            if (reg instanceof ObjectNode o && !o.hasNonNull("id")) {
+                String now = Instant.now().toString();
+                o.put("id", UUID.randomUUID().toString());
+                o.put("registrationDateTime", now);
+                o.put("status", "ReviewPending");
+                o.putObject("statusHistory").put("reviewPendingDateTime", now);
+                referral.put("registrationStatus", "ReviewPending");
+            }
+        }
     }
 
     /**
      * Applies a change as Microsoft would (admin API): a JSON merge patch over the stored referral,
      * without eTag check but with the same validation, and a new eTag.
      */
-    public synchronized ObjectNode merge(String tenant, String id, ObjectNode patch) {
-        ObjectNode current = tenant(tenant).get(id);
-        if (current == null) {
-            throw new ReferralException(404, "Referral_NotFound", "Referral " + id + " was not found.");
-        }
+    public synchronized ObjectNode merge(String tenant, String id, JsonNode patch) {
+        ObjectNode current = stored(tenant, id);
         ObjectNode next = current.deepCopy();
         mergeInto(next, normalize(patch));
-        validateEnums(next);
+        check(Shape.Referral, next);
         validateTransition(current, next);
-        next.put("updatedDateTime", Instant.now().toString());
-        next.put("eTag", nextETag());
-        tenant(tenant).put(id, next);
-        return withLinks(next);
+        return write(tenant, current, next);
     }
 
     /** Loads many referrals directly (benchmarks): each must already have id and createdDateTime. */
     public void load(String tenant, List<ObjectNode> referrals) {
         Map<String, ObjectNode> rows = tenant(tenant);
-        var index = ordered.computeIfAbsent(tenant, t -> new ConcurrentSkipListMap<>(ORDER));
+        var index = byCreated.computeIfAbsent(tenant, t -> new ConcurrentSkipListMap<>(ORDER));
         for (ObjectNode r : referrals) {
             ObjectNode n = normalize(r);
             n.put("eTag", nextETag());
@@ -296,12 +366,180 @@ public final class ReferralBook {
         }
     }
 
+    /** Ids of referrals stored outside the contract on purpose ({@link #loadBeyondContract}). */
+    private final Set<String> beyondContract = ConcurrentHashMap.newKeySet();
+
+    /** Stores a referral without the contract check (a test of a service newer than the contract); New/Pending. */
+    public ObjectNode loadBeyondContract(String tenant, ObjectNode body, String organizationId) {
+        ObjectNode r = normalize(body);
+        String id = UUID.randomUUID().toString();
+        String now = Instant.now().toString();
+        r.put("id", id).put("engagementId", UUID.randomUUID().toString()).put("organizationId", organizationId)
+                .put("createdDateTime", now).put("updatedDateTime", now).put("status", "New").put("substatus", "Pending")
+                .put("eTag", nextETag());
+        beyondContract.add(id);
+        tenant(tenant).put(id, r);
+        byCreated.computeIfAbsent(tenant, t -> new ConcurrentSkipListMap<>(ORDER)).put(new Key(now, id), id);
+        return withLinks(r);
+    }
+
     public void clear() {
         byTenant.clear();
-        ordered.clear();
+        byCreated.clear();
+    }
+
+    /** Bodies this book served or was about to store that broke the contract (should stay empty). */
+    public List<String> contractViolations() {
+        return List.copyOf(violations);
     }
 
     // ------------------------------------------------------------------------------------- helpers
+
+    private ObjectNode write(String tenant, ObjectNode current, ObjectNode next) {
+        Instant now = Instant.now();
+        String from = current.path("status").asText();
+        String to = next.path("status").asText();
+        if (!from.equals(to) && to.equals("Active") && !next.hasNonNull("acceptedDateTime")) {
+            next.put("acceptedDateTime", now.toString());
+        }
+        if (!from.equals(to) && to.equals("Closed")) {
+            next.put("closedDateTime", now.toString());
+        }
+        next.remove("links");
+        next.put("updatedDateTime", now.toString());
+        next.put("eTag", nextETag());
+        tenant(tenant).put(next.path("id").asText(), next);
+        return served(withLinks(next));
+    }
+
+    private ObjectNode stored(String tenant, String id) {
+        ObjectNode r = tenant(tenant).get(id);
+        if (r == null) {
+            throw new ReferralException(404, "Referral_NotFound", "Referral " + id + " was not found.");
+        }
+        return r;
+    }
+
+    private static void checkETag(ObjectNode current, String ifMatch) {
+        if (!ifMatch.trim().equals("*") && !bare(ifMatch).equals(bare(current.path("eTag").asText()))) {
+            throw new ReferralException(412, "PreconditionFailed", "The referral was changed by someone else: eTag "
+                    + ifMatch.trim() + " is not the current one. Read the referral again and retry.");
+        }
+    }
+
+    /** A request body that breaks the contract: 400 naming every property that does. */
+    private void check(Shape shape, JsonNode body) {
+        List<String> problems = contract.problems(shape, body);
+        if (!problems.isEmpty()) {
+            throw new ReferralException(400, "InvalidInput", "The request does not match the " + shape
+                    + " contract: " + String.join("; ", problems));
+        }
+    }
+
+    private ObjectNode served(ObjectNode body) {
+        return served(body, Shape.Referral);
+    }
+
+    private ObjectNode served(ObjectNode body, Shape shape) {
+        List<String> problems;
+        if (shape != Shape.ReferralList) {
+            problems = beyondContract.contains(body.path("id").asText()) ? List.of() : contract.problems(shape, body);
+        } else {
+            // a page is judged referral by referral: one stored beyond the contract on purpose does not count
+            problems = new ArrayList<>();
+            for (JsonNode r : body.path("value")) {
+                if (!beyondContract.contains(r.path("id").asText())) {
+                    problems.addAll(contract.problems(Shape.Referral, r));
+                }
+            }
+        }
+        if (!problems.isEmpty()) {
+            violations.add("served " + shape + " " + body.path("id").asText("") + ": " + String.join("; ", problems));
+        }
+        return body;
+    }
+
+    /**
+     * Which of the swagger's three PATCH bodies this is (they share the path): a deal registration added
+     * (/registrations/-), one changed (/registrations/0/...), or the referral's own fields.
+     */
+    static Shape patchShape(ArrayNode ops) {
+        boolean all = !ops.isEmpty();
+        boolean added = true;
+        for (JsonNode op : ops) {
+            String path = op.path("path").asText();
+            all &= path.startsWith("/registrations/");
+            added &= path.equals("/registrations/-");
+        }
+        return !all ? Shape.UpdateReferralDetails : added ? Shape.DealRegistration : Shape.UpdateDealRegistration;
+    }
+
+    /** The documented PATCH examples send /details/dealValue as a string ("10000"): read as the decimal it names. */
+    private static ArrayNode lenientValues(ArrayNode ops) {
+        ArrayNode out = ops.deepCopy();
+        for (JsonNode op : out) {
+            if (op instanceof ObjectNode o && "/details/dealValue".equals(o.path("path").asText()) && o.path("value").isTextual()) {
+                try {
+                    o.put("value", new BigDecimal(o.path("value").asText().trim()));
+                } catch (NumberFormatException e) {
+                    // left as it is: the contract check names it
+                }
+            }
+        }
+        return out;
+    }
+
+    /** One JSON Patch operation (RFC 6902 add / replace), on a path the contract check let through. */
+    private static void apply(ObjectNode target, String op, String path, JsonNode value) {
+        String[] parts = path.substring(1).split("/");
+        JsonNode parent = target;
+        for (int i = 0; i < parts.length - 1; i++) {
+            String part = parts[i];
+            JsonNode next = parent.isArray() ? parent.get(index(part, parent.size(), path)) : parent.get(part);
+            if (next == null || next.isNull()) {
+                if (parent.isArray()) {
+                    throw new ReferralException(400, "InvalidInput", "The path " + path + " names an element that does not exist.");
+                }
+                // a list when the path goes on into it (/team/-), else an object
+                next = parts[i + 1].equals("-") || parts[i + 1].matches("\\d+") ? ((ObjectNode) parent).putArray(part)
+                        : ((ObjectNode) parent).putObject(part);
+            }
+            parent = next;
+        }
+        String last = parts[parts.length - 1];
+        if (parent instanceof ArrayNode array) {
+            if (last.equals("-")) {
+                array.add(value);
+            } else {
+                int i = index(last, array.size(), path);
+                if (op.equals("add")) {
+                    array.insert(i, value);
+                } else {
+                    array.set(i, value);
+                }
+            }
+        } else if (last.equals("-")) {
+            throw new ReferralException(400, "InvalidInput", "The path " + path + " appends to a list that is not a list.");
+        } else {
+            JsonNode existing = parent.get(last);
+            if (op.equals("add") && existing instanceof ArrayNode && !value.isArray()) {
+                throw new ReferralException(400, "InvalidInput", "The path " + path + " names a list: add its element at " + path + "/-.");
+            }
+            ((ObjectNode) parent).set(last, value);
+        }
+    }
+
+    private static int index(String part, int size, String path) {
+        try {
+            int i = Integer.parseInt(part);
+            if (i >= 0 && i < size) {
+                return i;
+            }
+        } catch (NumberFormatException ignored) {
+            // answered below
+        }
+        throw new ReferralException(400, "InvalidInput", "The path " + path + " names an element that does not exist.");
+    }
 
     private Map<String, ObjectNode> tenant(String tenant) {
         return byTenant.computeIfAbsent(tenant, t -> new ConcurrentHashMap<>());
@@ -330,52 +568,6 @@ public final class ReferralBook {
         return r;
     }
 
-    private static void require(ObjectNode r, String property) {
-        if (!r.hasNonNull(property) || (r.get(property).isObject() && r.get(property).isEmpty() && !property.equals("details"))) {
-            throw new ReferralException(400, "InvalidInput", "The property '" + property + "' is required.");
-        }
-    }
-
-    private static void validateEnums(ObjectNode r) {
-        canonicalEnum(r, "status", STATUS, "ReferralStatus");
-        canonicalEnum(r, "substatus", SUBSTATUS, "ReferralSubstatus");
-        canonicalEnum(r, "type", TYPE, "ReferralType");
-        canonicalEnum(r, "qualification", QUALIFICATION, "ReferralQualification");
-        for (JsonNode s : r.path("details").path("requirements").path("solutions")) {
-            if (s instanceof ObjectNode o) {
-                // The docs' examples write the solution type as "type"; the model calls it solutionType.
-                if (o.has("type") && !o.has("solutionType")) {
-                    o.set("solutionType", o.remove("type"));
-                }
-                canonicalEnum(o, "solutionType", SOLUTION_TYPE, "SolutionType");
-            }
-        }
-        for (JsonNode t : r.path("target")) {
-            if (t instanceof ObjectNode o) {
-                canonicalEnum(o, "type", TARGET_TYPE, "TargetType");
-            }
-        }
-        JsonNode value = r.path("details").path("dealValue");
-        if (!value.isMissingNode() && !value.isNull() && !value.isNumber()) {
-            throw new ReferralException(400, "InvalidInput", "details.dealValue must be a number, not " + value + ".");
-        }
-    }
-
-    private static void canonicalEnum(ObjectNode o, String property, Set<String> allowed, String enumName) {
-        JsonNode v = o.get(property);
-        if (v == null || v.isNull()) {
-            return;
-        }
-        for (String a : allowed) {
-            if (a.equalsIgnoreCase(v.asText())) {
-                o.put(property, a);
-                return;
-            }
-        }
-        throw new ReferralException(400, "InvalidInput", "'" + v.asText() + "' is not a valid " + enumName
-                + " for '" + property + "'. Allowed: " + String.join(", ", new java.util.TreeSet<>(allowed)) + ".");
-    }
-
     static void validateTransition(ObjectNode current, ObjectNode next) {
         String from = current.path("status").asText("New");
         String to = next.path("status").asText(from);
@@ -397,8 +589,7 @@ public final class ReferralBook {
     /** The flat record the list filter evaluates. */
     private static ObjectNode filterView(ObjectNode r) {
         ObjectNode v = JSON.createObjectNode();
-        for (String k : List.of("engagementId", "status", "substatus", "updatedDateTime", "createdDateTime",
-                "externalReferenceId", "type", "id")) {
+        for (String k : FILTERABLE) {
             if (r.has(k)) {
                 v.set(k, r.get(k));
             }
@@ -409,9 +600,6 @@ public final class ReferralBook {
         }
         return v;
     }
-
-    private static final Set<String> FILTERABLE = Set.of("engagementId", "status", "substatus", "updatedDateTime",
-            "createdDateTime", "externalReferenceId", "type", "id", "email");
 
     private static ODataFilter.Predicate predicate(String filter) {
         if (filter == null || filter.isBlank()) {
@@ -425,22 +613,26 @@ public final class ReferralBook {
         }
     }
 
-    private static boolean parseOrder(String orderby) {
+    /** {property, direction} of a documented $orderby: createdDateTime or updatedDateTime, asc (default) or desc. */
+    private static String[] parseOrder(String orderby) {
         if (orderby == null || orderby.isBlank()) {
-            return false;
+            return new String[] { "createdDateTime", "asc" };
         }
         String[] parts = orderby.trim().split("\\s+");
-        if (!parts[0].equalsIgnoreCase("createdDateTime") || parts.length > 2
+        String property = parts[0].equalsIgnoreCase("createdDateTime") ? "createdDateTime"
+                : parts[0].equalsIgnoreCase("updatedDateTime") ? "updatedDateTime" : null;
+        if (property == null || parts.length > 2
                 || (parts.length == 2 && !parts[1].equalsIgnoreCase("asc") && !parts[1].equalsIgnoreCase("desc"))) {
-            throw new ReferralException(400, "InvalidOrderBy", "Referrals can be ordered by createdDateTime [asc|desc] only.");
+            throw new ReferralException(400, "InvalidOrderBy",
+                    "Referrals can be ordered by createdDateTime or updatedDateTime [asc|desc] only.");
         }
-        return parts.length == 2 && parts[1].equalsIgnoreCase("desc");
+        return new String[] { property, parts.length == 2 ? parts[1].toLowerCase(Locale.ROOT) : "asc" };
     }
 
     private static ObjectNode decodeToken(String token) {
         try {
             JsonNode n = JSON.readTree(Base64.getUrlDecoder().decode(token));
-            if (n instanceof ObjectNode o && o.has("c") && o.has("i") && o.has("n")) {
+            if (n instanceof ObjectNode o && o.has("s") && o.has("i")) {
                 return o;
             }
         } catch (Exception ignored) {
@@ -449,26 +641,51 @@ public final class ReferralBook {
         throw new ReferralException(400, "InvalidContinuationToken", "The $skiptoken is not valid.");
     }
 
-    /** Copies the body, renaming documented property names to their camelCase spelling (recursively). */
-    static ObjectNode normalize(JsonNode body) {
-        if (!(body instanceof ObjectNode o)) {
-            throw new ReferralException(400, "InvalidInput", "The request body must be a JSON object.");
-        }
-        return (ObjectNode) canonical(o);
+    private static String textOrNull(JsonNode n) {
+        return n == null || n.isNull() || n.asText().isEmpty() ? null : n.asText();
     }
 
-    private static JsonNode canonical(JsonNode n) {
+    private static void putOrNull(ObjectNode o, String k, String v) {
+        if (v == null) {
+            o.putNull(k);
+        } else {
+            o.put(k, v);
+        }
+    }
+
+    /** Copies the body, property names in the contract's spelling and enum values in its case (recursively). */
+    static ObjectNode normalize(JsonNode body) {
+        if (!(body instanceof ObjectNode)) {
+            throw new ReferralException(400, "InvalidInput", "The request body must be a JSON object.");
+        }
+        return (ObjectNode) normalizeValue(body);
+    }
+
+    private static JsonNode normalizeValue(JsonNode n) {
+        if (n == null) {
+            return JSON.nullNode();
+        }
         if (n.isObject()) {
             ObjectNode out = JSON.createObjectNode();
             n.fields().forEachRemaining(e -> {
                 String name = CANONICAL.getOrDefault(e.getKey().toLowerCase(Locale.ROOT), e.getKey());
-                out.set(name, canonical(e.getValue()));
+                if (name.equals("solutionType")) {
+                    name = "type"; // SolutionTag: the table's SolutionType, the examples' type
+                }
+                JsonNode v = normalizeValue(e.getValue());
+                List<String> allowed = ENUMS.get(name);
+                if (allowed != null && v.isTextual()) {
+                    String text = v.asText();
+                    v = JSON.getNodeFactory().textNode(allowed.stream().filter(a -> a.equalsIgnoreCase(text)).findFirst()
+                            .orElse(text));
+                }
+                out.set(name, v);
             });
             return out;
         }
         if (n.isArray()) {
             ArrayNode out = JSON.createArrayNode();
-            n.forEach(x -> out.add(canonical(x)));
+            n.forEach(x -> out.add(normalizeValue(x)));
             return out;
         }
         return n;

@@ -85,7 +85,7 @@ public final class WebhookDispatcher implements AutoCloseable {
         return t;
     });
     private final HttpClient http;
-    private final PrivateKey signingKey;
+    private volatile PrivateKey signingKey;
     private volatile String certificateUrl;
     private volatile long firstRetryDelayMs = 500;
     private volatile boolean enabled = true;
@@ -97,6 +97,12 @@ public final class WebhookDispatcher implements AutoCloseable {
     }
 
     void setCertificateUrl(String url) {
+        this.certificateUrl = url;
+    }
+
+    /** Signs the next events with this key, pointing receivers at this certificate. */
+    void signWith(PrivateKey key, String url) {
+        this.signingKey = key;
         this.certificateUrl = url;
     }
 

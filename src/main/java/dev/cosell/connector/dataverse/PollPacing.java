@@ -1,0 +1,42 @@
+package dev.cosell.connector.dataverse;
+
+import java.time.Instant;
+
+import dev.cosell.connector.sync.HttpAnswers;
+import dev.cosell.connector.sync.RetryAfter;
+import org.apache.camel.http.base.HttpOperationFailedException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Lets Dataverse set the pace of the poll: after an answer with {@code Retry-After} (429 service
+ * protection, 503), no poll is sent before that time has passed, whatever the poll interval says.
+ * Dataverse's service protection page: keep sending and the wait grows.
+ */
+public final class PollPacing {
+
+    private static final Logger LOG = LoggerFactory.getLogger(PollPacing.class);
+
+    private final long maxDelayMs;
+    private volatile Instant notBefore = Instant.EPOCH;
+
+    public PollPacing(long maxDelayMs) {
+        this.maxDelayMs = maxDelayMs;
+    }
+
+    /** False while Dataverse asked us to wait. */
+    public boolean mayPoll() {
+        return !Instant.now().isBefore(notBefore);
+    }
+
+    /** After a failed poll: the Retry-After of its answer (capped), if it had one, holds the next polls back. */
+    public void failed(Exception e) {
+        HttpOperationFailedException http = HttpAnswers.httpFailure(e);
+        Long ms = http == null ? null : RetryAfter.delayMs(http.getResponseHeaders());
+        if (ms != null && ms > 0) {
+            long wait = Math.min(ms, maxDelayMs);
+            notBefore = Instant.now().plusMillis(wait);
+            LOG.warn("Dataverse answered {} to the poll: next poll in {} ms (Retry-After)", http.getStatusCode(), wait);
+        }
+    }
+}

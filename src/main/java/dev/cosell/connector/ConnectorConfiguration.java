@@ -104,7 +104,8 @@ public class ConnectorConfiguration implements CamelConfiguration {
         // Sync beans used by the flows in routes/.
         var dataSource = store.dataSource();
         Path mappingsDir = Path.of(settings.get("sync.mappings-dir", "routes/mappings"));
-        TransactionCurrencies currencies = new TransactionCurrencies();
+        TransactionCurrencies currencies = new TransactionCurrencies(java.time.Duration.ofSeconds(
+                settings.getInt("dataverse.currency-refresh-seconds", 60)));
         registry.bind("transactionCurrencies", currencies);
         FieldMappings mappings = new FieldMappings(mappingsDir, settings.require("partnercenter.referral-link"),
                 settings.getBoolean("sync.checkmark", true), currencies);

@@ -3,6 +3,7 @@ package dev.cosell.connector;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -45,6 +46,27 @@ class DynamicsChangeDetectionTest {
     private void use(ConnectorHarness h) {
         harness = h;
         seller = new Seller(h);
+    }
+
+    @Test
+    void thePollWaitsAsLongAsDataverseSaysInRetryAfter() throws Exception {
+        use(new ConnectorHarness().with("sync.poll-interval-ms", "200"));
+        harness.start();
+        await().atMost(Duration.ofSeconds(10)).until(() -> deltaReads() + fullReads() >= 2);
+        // Service protection: every poll answered 429 with Retry-After: 2 (seconds), for a while.
+        var throttle = harness.sandbox.dataverse().faults().add(dev.cosell.connector.sandbox.Faults.Rule.throttle(2)
+                .on("GET", "/opportunities$"));
+        await().atMost(Duration.ofSeconds(15)).until(() -> throttle.fired() >= 3);
+        harness.sandbox.dataverse().faults().clear();
+        var throttled = harness.sandbox.dataverse().calls().entries().stream()
+                .filter(e -> e.status() == 429 && e.uri().contains("/opportunities?")).toList();
+        for (int i = 1; i < throttled.size(); i++) {
+            long gap = throttled.get(i).startedAtMillis() - throttled.get(i - 1).startedAtMillis();
+            assertTrue(gap >= 1900, "a poll " + gap + " ms after the last 429, not the 2 s it asked for");
+        }
+        // And polling goes on once Dataverse answers again.
+        long polls = deltaReads();
+        await().atMost(Duration.ofSeconds(10)).until(() -> deltaReads() > polls);
     }
 
     @Test

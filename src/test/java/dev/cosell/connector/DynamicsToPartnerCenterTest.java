@@ -112,7 +112,7 @@ class DynamicsToPartnerCenterTest {
 
     @Test
     void aFlaggedOpportunityCostsOnePartnerCenterCall() {
-        long searches = pc.calls().entries().stream().filter(e -> e.uri().contains("externalReferenceId")).count();
+        long searches = pc.calls().count("GET /v1.0/engagements/referrals");
         // As Partner Center does: the "created" event comes after the POST was answered (the sandbox
         // otherwise posts it while still handling the POST, and its read is then legitimately needed).
         pc.webhooks().setDeliveryDelayMs(500);
@@ -131,8 +131,8 @@ class DynamicsToPartnerCenterTest {
                 .lookupByNameAndType("partnerCenterEventRepository", org.apache.camel.spi.IdempotentRepository.class)
                 .contains("referral-created|" + referralId + "|" + pc.webhooks().deliveries().stream()
                         .filter(d -> d.resourceUri.endsWith(referralId)).findFirst().map(d -> changedAt(d.body)).orElseThrow()));
-        assertEquals(searches, pc.calls().entries().stream().filter(e -> e.uri().contains("externalReferenceId")).count(),
-                "a first attempt does not search for an earlier one");
+        assertEquals(searches, pc.calls().count("GET /v1.0/engagements/referrals"),
+                "a first attempt does not look for an earlier one's referral");
         assertEquals(0, callsFor(referralId, "GET"), "the created event for our own referral is not read back");
     }
 
@@ -182,6 +182,33 @@ class DynamicsToPartnerCenterTest {
         await().atMost(Duration.ofSeconds(10)).until(() -> referralId.equals(dv.row("opportunities", id)
                 .path("cosell_referralid").asText()));
         assertEquals(posts, pcCalls("POST"), "no second referral");
+        // Looked for with documented list options only (no externalReferenceId filter: not a documented one).
+        assertTrue(pc.calls().entries().stream().anyMatch(e -> e.uri().contains("updatedDateTime%20ge")
+                && e.uri().contains("createdDateTime%20desc")), "filtered on updatedDateTime, newest first");
+    }
+
+    @Test
+    void aServiceThatRefusesTheFilterStillNeverGetsASecondReferral() {
+        String id = sellerOpportunity("Half Created Twice", false, "Azure");
+        ObjectNode earlier = PartnerCenterToDynamicsTest.referral("Half Created Twice", "10to50employees")
+                .put("externalReferenceId", id);
+        String referralId = pc.referrals().create(harness.tenant(), earlier, "org", "Org").path("id").asText();
+        // Newer referrals on top of it: the fallback reads the newest first, without a filter.
+        for (int i = 0; i < 3; i++) {
+            pc.referrals().create(harness.tenant(), PartnerCenterToDynamicsTest.referral("Newer " + i, "10to50employees"), "org", "Org");
+        }
+        seller.ledger().earlierCreateAttempt(id);
+        long posts = pcCalls("POST");
+        pc.setRefuseListFilters(true);
+        try {
+            edit(id, JSON.createObjectNode().put("cosell_syncwithpartnercenter", true));
+            assertEquals(referralId, referralOf(id).path("id").asText());
+            assertEquals(posts, pcCalls("POST"), "no second referral");
+            assertTrue(pc.calls().entries().stream().anyMatch(e -> e.status() == 400 && e.uri().contains("updatedDateTime")),
+                    "the filter was refused");
+        } finally {
+            pc.setRefuseListFilters(false);
+        }
     }
 
     @Test

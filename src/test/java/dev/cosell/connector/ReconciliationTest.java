@@ -86,6 +86,9 @@ class ReconciliationTest {
         assertEquals(5000, referralIds.size(), "exactly one opportunity per referral");
         assertEquals(40, harness.sandbox.dataverse().api().rows("accounts").stream()
                 .filter(a -> a.path("name").asText().startsWith("Backfill Customer")).count());
+        // Pages as Partner Center cuts them: $top is OData's total (the emulator reads it so), never a page size.
+        assertTrue(harness.sandbox.partnerCenter().calls().entries().stream().filter(e -> e.uri().contains("/referrals?"))
+                .noneMatch(e -> e.uri().contains("$top")), "no $top sent");
         System.out.printf("Backfill: %d before the stop, %d after the restart in %d ms%n", before,
                 second.processedThisRun(), ms);
 

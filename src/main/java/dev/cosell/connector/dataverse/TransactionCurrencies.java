@@ -15,26 +15,30 @@ import dev.cosell.connector.sync.MappingException;
  * {@code details.currency} becomes the opportunity's {@code transactioncurrencyid} and back; a code the
  * environment has no currency for is a mapping error naming it (never the base currency in silence).
  * The table is small and changes rarely: it is read whole (routes/dynamics-365-currencies.yaml) when a
- * code or id is not known yet, at most once per {@link #RELOAD_AFTER_MISS}.
+ * code or id is not known yet, at most once per {@code dataverse.currency-refresh-seconds}.
  */
 public final class TransactionCurrencies {
 
     /** How long an unknown code or id is taken as unknown before the table is read again. */
-    static final Duration RELOAD_AFTER_MISS = Duration.ofMinutes(1);
+    private final Duration reloadAfterMiss;
 
     private final Map<String, String> idByCode = new ConcurrentHashMap<>();
     private final Map<String, String> codeById = new ConcurrentHashMap<>();
     private volatile Instant loadedAt;
 
+    public TransactionCurrencies(Duration reloadAfterMiss) {
+        this.reloadAfterMiss = reloadAfterMiss;
+    }
+
     /**
      * Whether the table must be read before these ISO codes or row ids (a String, a collection, or null)
-     * can be mapped: one of them is unknown and the table was not read in the last minute.
+     * can be mapped: one of them is unknown and the table was not read within the refresh time.
      */
     public boolean needs(Object codesOrIds) {
         Collection<?> values = codesOrIds == null ? List.of() : codesOrIds instanceof Collection<?> c ? c : List.of(codesOrIds);
         boolean unknown = values.stream().filter(v -> v != null && !v.toString().isBlank())
                 .anyMatch(v -> !idByCode.containsKey(code(v)) && !codeById.containsKey(v.toString().toLowerCase(Locale.ROOT)));
-        return unknown && (loadedAt == null || loadedAt.plus(RELOAD_AFTER_MISS).isBefore(Instant.now()));
+        return unknown && (loadedAt == null || !loadedAt.plus(reloadAfterMiss).isAfter(Instant.now()));
     }
 
     /** Takes a Dataverse answer {@code {"value": [{transactioncurrencyid, isocurrencycode}, ...]}}. */

@@ -180,6 +180,10 @@ public final class PartnerCenterEmulator extends Emulator {
             error(ctx, 403, "Forbidden", "Listing referrals requires App+User credentials; an App-only token was sent.");
             return;
         }
+        if (refuseListFilters && first(ctx, "$filter", null) != null) {
+            error(ctx, 400, "InvalidFilter", "The $filter option is not supported for this request.");
+            return;
+        }
         try {
             ReferralBook.ListQuery query = new ReferralBook.ListQuery(first(ctx, "$filter", null), first(ctx, "$orderby", null),
                     integer(ctx, "$top"), integer(ctx, "$skip"), "true".equalsIgnoreCase(first(ctx, "$count", null)),
@@ -563,6 +567,13 @@ public final class PartnerCenterEmulator extends Emulator {
         } catch (ReferralBook.ReferralException e) {
             error(ctx, e);
         }
+    }
+
+    private volatile boolean refuseListFilters;
+
+    /** Used by tests: a service that refuses every list $filter (400), to check what a client falls back to. */
+    public void setRefuseListFilters(boolean refuse) {
+        this.refuseListFilters = refuse;
     }
 
     /** Used by tests: whether listing needs a delegated token (documented: yes). */

@@ -1,0 +1,167 @@
+package dev.cosell.connector;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.time.Duration;
+import java.util.List;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.cosell.connector.sandbox.CallLog;
+import dev.cosell.connector.sandbox.ContractSchema;
+import dev.cosell.connector.sandbox.dataverse.DataverseApi;
+import dev.cosell.connector.sandbox.partnercenter.PartnerCenterEmulator;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Dynamics 365 → Partner Center as the published contract has it, end to end over HTTPS: a seller's
+ * opportunity in the Dataverse emulator, the requests the connector makes of the Partner Center
+ * emulator (which refuses anything outside the contract) captured and read.
+ */
+class DynamicsContractTest {
+
+    static final ObjectMapper JSON = new ObjectMapper();
+    static ConnectorHarness harness;
+    static PartnerCenterEmulator pc;
+    static DataverseApi dv;
+    static Seller seller;
+
+    @BeforeAll
+    static void start() throws Exception {
+        harness = new ConnectorHarness().with("sync.poll-interval-ms", "200").with("sync.retry.initial-delay-ms", "50");
+        harness.start();
+        pc = harness.sandbox.partnerCenter();
+        dv = harness.sandbox.dataverse().api();
+        seller = new Seller(harness);
+        pc.webhooks().setFirstRetryDelayMs(50);
+        pc.calls().capture(true);
+        await().atMost(Duration.ofSeconds(20)).until(() -> pc.webhooks().registration(harness.tenant()) != null);
+    }
+
+    @AfterAll
+    static void stop() {
+        pc.calls().capture(false);
+        harness.close();
+    }
+
+    static List<CallLog.Captured> requests(String method, String referralId) {
+        return pc.calls().captured().stream().filter(c -> c.method().equals(method) && c.uri().contains(referralId)).toList();
+    }
+
+    static JsonNode json(String body) {
+        try {
+            return JSON.readTree(body);
+        } catch (Exception e) {
+            throw new AssertionError(body, e);
+        }
+    }
+
+    static String currencyId(String iso) {
+        return dv.rows("transactioncurrencies").stream().filter(c -> iso.equals(c.path("isocurrencycode").asText()))
+                .findFirst().orElseThrow().path("transactioncurrencyid").asText();
+    }
+
+    @Test
+    void anOpportunityWithOneProductSendsItsSolutionsAsAListOfOne() {
+        String id = seller.opportunity("Single Product", true, "Azure");
+        ObjectNode referral = seller.referralOf(id);
+        JsonNode solutions = referral.path("details").path("requirements").path("solutions");
+        assertTrue(solutions.isArray(), solutions.toString());
+        assertEquals(1, solutions.size());
+        CallLog.Captured post = pc.calls().captured().stream().filter(c -> c.method().equals("POST")
+                && c.requestBody() != null && c.requestBody().contains(id)).findFirst().orElseThrow();
+        assertEquals(List.of(), ContractSchema.partnerCenter().problems(ContractSchema.Shape.NewReferral, json(post.requestBody())),
+                "the POST body fits CreateReferral");
+    }
+
+    @Test
+    void aSellersChangeIsAPatchOfTheChangedFieldsOnlyWithIfMatch() {
+        String id = seller.opportunity("Patch Only", true, "Azure,PowerBI");
+        String referralId = seller.referralOf(id).path("id").asText();
+        String etag = seller.ledger().findByOpportunity(id).get("referral_etag").toString();
+        seller.edit(id, JSON.createObjectNode().put("estimatedvalue", 64000));
+        await().atMost(Duration.ofSeconds(10)).until(() -> pc.referrals().get(harness.tenant(), referralId)
+                .path("details").path("dealValue").asInt() == 64000);
+        List<CallLog.Captured> patches = requests("PATCH", referralId);
+        assertEquals(1, patches.size());
+        assertEquals(List.of(), requests("PUT", referralId), "the deprecated PUT is not used");
+        JsonNode ops = json(patches.get(0).requestBody());
+        assertEquals("[{\"op\":\"replace\",\"path\":\"/details/dealValue\",\"value\":64000}]", ops.toString());
+        assertEquals(etag, patches.get(0).requestHeaders().get("If-Match"));
+        assertEquals("return=representation", patches.get(0).requestHeaders().get("Prefer"));
+        assertEquals(200, patches.get(0).status());
+    }
+
+    @Test
+    void microsoftsEditOfAnotherFieldSurvivesASellersPatch() {
+        String id = seller.opportunity("Both Edit", true, "Azure");
+        String referralId = seller.referralOf(id).path("id").asText();
+        // Microsoft changes the notes (its webhook lost), the seller changes the deal value.
+        pc.webhooks().setEnabled(false);
+        ObjectNode notes = JSON.createObjectNode();
+        notes.putObject("details").put("notes", "Microsoft: the customer wants a workshop");
+        pc.updateAsMicrosoft(harness.tenant(), referralId, notes);
+        pc.webhooks().setEnabled(true);
+        seller.edit(id, JSON.createObjectNode().put("estimatedvalue", 52000));
+        await().atMost(Duration.ofSeconds(10)).until(() -> pc.referrals().get(harness.tenant(), referralId)
+                .path("details").path("dealValue").asInt() == 52000);
+        assertEquals("Microsoft: the customer wants a workshop", pc.referrals().get(harness.tenant(), referralId)
+                .path("details").path("notes").asText(), "a field the seller did not change is never sent");
+        List<CallLog.Captured> patches = requests("PATCH", referralId);
+        assertEquals(List.of(412, 200), patches.stream().map(CallLog.Captured::status).toList(),
+                "our copy was stale (If-Match): read again, patched again");
+        for (CallLog.Captured p : patches) {
+            assertEquals("/details/dealValue", json(p.requestBody()).get(0).path("path").asText());
+            assertEquals(1, json(p.requestBody()).size());
+        }
+    }
+
+    @Test
+    void salesStageAndCurrencyGoOutOnTheirPatchPaths() {
+        String id = seller.opportunity("Stage And Money", true, "Azure");
+        String referralId = seller.referralOf(id).path("id").asText();
+        seller.edit(id, JSON.createObjectNode().put("salesstage", 2)
+                .put("transactioncurrencyid@odata.bind", "/transactioncurrencies(" + currencyId("EUR") + ")"));
+        await().atMost(Duration.ofSeconds(10)).until(() -> "Propose".equals(pc.referrals().get(harness.tenant(), referralId)
+                .path("salesStage").asText()));
+        assertEquals("EUR", pc.referrals().get(harness.tenant(), referralId).path("details").path("currency").asText());
+        JsonNode ops = json(requests("PATCH", referralId).get(0).requestBody());
+        List<String> paths = new java.util.ArrayList<>();
+        ops.forEach(o -> paths.add(o.path("path").asText()));
+        assertEquals(List.of("/details/currency", "/salesStage"), paths.stream().sorted().toList());
+    }
+
+    @Test
+    void anOpportunityInYenBecomesAReferralInYen() {
+        String id = seller.opportunity("Yen Deal", false, "Azure");
+        seller.edit(id, JSON.createObjectNode().put("cosell_syncwithpartnercenter", true)
+                .put("transactioncurrencyid@odata.bind", "/transactioncurrencies(" + currencyId("JPY") + ")"));
+        assertEquals("JPY", seller.referralOf(id).path("details").path("currency").asText());
+    }
+
+    @Test
+    void aSellerRequestsADealRegistrationOnceAndSeesItsStatus() {
+        String id = seller.opportunity("Register Me", true, "SOL-4711");
+        String referralId = seller.referralOf(id).path("id").asText();
+        await().atMost(Duration.ofSeconds(10)).until(() -> seller.handledCurrentVersion(id));
+        seller.edit(id, JSON.createObjectNode().put("cosell_requestdealregistration", true));
+        await().atMost(Duration.ofSeconds(10)).until(() -> !dv.row("opportunities", id).path("cosell_requestdealregistration")
+                .asBoolean() && "ReviewPending".equals(dv.row("opportunities", id).path("cosell_dealregistrationstatus").asText()));
+        JsonNode registrations = pc.referrals().get(harness.tenant(), referralId).path("registrations");
+        assertEquals(1, registrations.size());
+        assertEquals("SOL-4711", registrations.get(0).path("solutionDetails").get(0).path("id").asText());
+        assertEquals(40000, registrations.get(0).path("contract").path("value").asInt());
+        assertTrue(dv.row("opportunities", id).path("cosell_audit").asText().contains("deal registration requested"));
+        // Asked again: the referral has one, none is requested twice.
+        seller.edit(id, JSON.createObjectNode().put("cosell_requestdealregistration", true));
+        await().atMost(Duration.ofSeconds(10)).until(() -> !dv.row("opportunities", id).path("cosell_requestdealregistration").asBoolean());
+        assertEquals(1, pc.referrals().get(harness.tenant(), referralId).path("registrations").size());
+        assertFalse(requests("PATCH", referralId).stream().filter(p -> p.requestBody().contains("/registrations/-")).count() > 1);
+    }
+}

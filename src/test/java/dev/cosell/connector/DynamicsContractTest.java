@@ -102,17 +102,18 @@ class DynamicsContractTest {
     void microsoftsEditOfAnotherFieldSurvivesASellersPatch() {
         String id = seller.opportunity("Both Edit", true, "Azure");
         String referralId = seller.referralOf(id).path("id").asText();
-        // Microsoft changes the notes (its webhook lost), the seller changes the deal value.
+        // Microsoft moves the close date (a field the partner owns; its webhook lost), the seller changes
+        // the deal value: the seller's unchanged close date must not overwrite Microsoft's.
         pc.webhooks().setEnabled(false);
-        ObjectNode notes = JSON.createObjectNode();
-        notes.putObject("details").put("notes", "Microsoft: the customer wants a workshop");
-        pc.updateAsMicrosoft(harness.tenant(), referralId, notes);
+        ObjectNode date = JSON.createObjectNode();
+        date.putObject("details").put("closingDateTime", "2027-12-31T00:00:00Z");
+        pc.updateAsMicrosoft(harness.tenant(), referralId, date);
         pc.webhooks().setEnabled(true);
         seller.edit(id, JSON.createObjectNode().put("estimatedvalue", 52000));
         await().atMost(Duration.ofSeconds(10)).until(() -> pc.referrals().get(harness.tenant(), referralId)
                 .path("details").path("dealValue").asInt() == 52000);
-        assertEquals("Microsoft: the customer wants a workshop", pc.referrals().get(harness.tenant(), referralId)
-                .path("details").path("notes").asText(), "a field the seller did not change is never sent");
+        assertEquals("2027-12-31T00:00:00Z", pc.referrals().get(harness.tenant(), referralId)
+                .path("details").path("closingDateTime").asText(), "a field the seller did not change is never sent");
         List<CallLog.Captured> patches = requests("PATCH", referralId);
         assertEquals(List.of(412, 200), patches.stream().map(CallLog.Captured::status).toList(),
                 "our copy was stale (If-Match): read again, patched again");

@@ -440,7 +440,20 @@ public final class ReferralBook {
         return served(body, Shape.Referral);
     }
 
+    private volatile boolean checkAnswers = true;
+
+    /**
+     * Whether the bodies served are checked against the contract (on by default; the benchmark turns it
+     * off: the tests check them, and the check's CPU would be counted against the connector's run).
+     */
+    public void setCheckAnswers(boolean check) {
+        this.checkAnswers = check;
+    }
+
     private ObjectNode served(ObjectNode body, Shape shape) {
+        if (!checkAnswers) {
+            return body;
+        }
         List<String> problems;
         if (shape != Shape.ReferralList) {
             problems = beyondContract.contains(body.path("id").asText()) ? List.of() : contract.problems(shape, body);

@@ -182,35 +182,41 @@ public final class FieldMappings {
         if (choice == null || choice == Jsonata.NULL_VALUE) {
             return null;
         }
-        Map<String, Object> t = enums.get(table);
-        if (t == null) {
-            throw new MappingException("no enum table '" + table + "' in enums.json (field " + field + ")");
-        }
         String key = choice instanceof Number n ? new java.math.BigDecimal(n.toString()).stripTrailingZeros().toPlainString()
                 : choice.toString();
+        Map<String, Object> t = table(table, field);
         for (var e : t.entrySet()) {
             if (String.valueOf(e.getValue()).equals(key)) {
                 return e.getKey();
             }
         }
-        throw new MappingException("unknown value '" + choice + "' for field " + field + " (enum table " + table
-                + " knows " + t.values() + ")");
+        throw unknown(choice, field, table, t.values());
     }
 
+    /** A Partner Center value → its Dataverse choice ({@code $enum}), names compared case-insensitively. */
     private Object lookup(String table, Object value, String field) {
         if (value == null || value == Jsonata.NULL_VALUE) {
             return null;
         }
-        Map<String, Object> t = enums.get(table);
-        if (t == null) {
-            throw new MappingException("no enum table '" + table + "' in enums.json (field " + field + ")");
-        }
+        Map<String, Object> t = table(table, field);
         for (var e : t.entrySet()) {
             if (e.getKey().equalsIgnoreCase(String.valueOf(value))) {
                 return e.getValue();
             }
         }
-        throw new MappingException("unknown value '" + value + "' for field " + field + " (enum table " + table
-                + " knows " + t.keySet() + ")");
+        throw unknown(value, field, table, t.keySet());
+    }
+
+    private Map<String, Object> table(String table, String field) {
+        Map<String, Object> t = enums.get(table);
+        if (t == null) {
+            throw new MappingException("no enum table '" + table + "' in enums.json (field " + field + ")");
+        }
+        return t;
+    }
+
+    private static MappingException unknown(Object value, String field, String table, java.util.Collection<?> known) {
+        return new MappingException("unknown value '" + value + "' for field " + field + " (enum table " + table + " knows "
+                + known + ")");
     }
 }

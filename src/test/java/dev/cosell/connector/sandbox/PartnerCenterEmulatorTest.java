@@ -219,7 +219,12 @@ class PartnerCenterEmulatorTest {
     }
 
     private static void assertRefused(ObjectNode body, String... named) {
-        TestHttp.Resp r = user.send("POST", referrals, body.toString());
+        assertRefused("POST", referrals, body.toString(), named);
+    }
+
+    /** 400, and the answer names each of {@code named} (the property, the rule). */
+    private static void assertRefused(String method, String url, String body, String... named) {
+        TestHttp.Resp r = user.send(method, url, body);
         assertEquals(400, r.status(), r.body());
         for (String n : named) {
             assertTrue(r.json().path("description").asText().contains(n), n + " not named in " + r.body());
@@ -278,11 +283,7 @@ class PartnerCenterEmulatorTest {
     }
 
     private static void assertPatchRefused(String url, String body, String... named) {
-        TestHttp.Resp r = user.send("PATCH", url, body);
-        assertEquals(400, r.status(), r.body());
-        for (String n : named) {
-            assertTrue(r.json().path("description").asText().contains(n), n + " not named in " + r.body());
-        }
+        assertRefused("PATCH", url, body, named);
     }
 
     @Test

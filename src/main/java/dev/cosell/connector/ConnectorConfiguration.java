@@ -36,6 +36,7 @@ import org.apache.camel.processor.idempotent.jdbc.JdbcMessageIdRepository;
 import dev.cosell.connector.webhook.WebhookSignatureVerifier;
 import dev.cosell.connector.store.ConnectorStore;
 import dev.cosell.connector.store.JdbcTokenCacheStore;
+import dev.cosell.connector.store.SecretBox;
 import org.apache.camel.CamelConfiguration;
 import org.apache.camel.CamelContext;
 import org.apache.camel.component.http.HttpComponent;
@@ -54,9 +55,17 @@ public class ConnectorConfiguration implements CamelConfiguration {
         Settings settings = new Settings(context);
         var registry = context.getRegistry();
 
-        // State store: pool + schema migrations, closed with the context.
-        ConnectorStore store = ConnectorStore.open(new ConnectorStore.Settings(settings.require("store.url"),
-                settings.get("store.user"), settings.get("store.password"), settings.getInt("store.pool-size", 8)));
+        // State store: pool + schema migrations, closed with the context. The key that encrypts what the
+        // store keeps of secrets is required; an embedded H2 file without a configured password gets one
+        // derived from it (none is stored).
+        SecretBox secrets = new SecretBox(settings.require("store.secret-key"));
+        String storeUrl = settings.require("store.url");
+        String storePassword = settings.get("store.password");
+        if (storePassword == null && storeUrl.startsWith("jdbc:h2:file:")) {
+            storePassword = secrets.derivePassword("cosell-h2-store");
+        }
+        ConnectorStore store = ConnectorStore.open(new ConnectorStore.Settings(storeUrl,
+                settings.get("store.user"), storePassword, settings.getInt("store.pool-size", 8)));
         registry.bind("connectorStore", store);
         registry.bind("dataSource", store.dataSource());
         context.addService(store, true, true);
@@ -79,7 +88,7 @@ public class ConnectorConfiguration implements CamelConfiguration {
                 settings.get("auth.client-secret"), settings.get("auth.certificate-path"),
                 settings.get("auth.certificate-password"), settings.getBoolean("auth.instance-discovery", true),
                 settings.get("auth.instance-discovery-metadata"), settings.get("auth.partnercenter.refresh-token")),
-                sslContext, new JdbcTokenCacheStore(store.dataSource()));
+                sslContext, new JdbcTokenCacheStore(store.dataSource(), secrets));
         registry.bind("entraTokens", tokens);
         // Partner Center: App+User (delegated) asks for user_impersonation, App-only for .default.
         EntraTokenProvider.Mode pcMode = EntraTokenProvider.Mode.of(settings.get("auth.partnercenter.mode", "delegated"));
@@ -132,9 +141,15 @@ public class ConnectorConfiguration implements CamelConfiguration {
         CustomerMatch customerMatch = new CustomerMatch(List.of(settings.get("sync.account-match", "duns,name-country")
                 .split(",")));
         registry.bind("customerMatch", customerMatch);
-        registry.bind("newCustomers", new dev.cosell.connector.sync.NewCustomers());
+        registry.bind("newCustomers", new dev.cosell.connector.sync.NewCustomers(dataSource));
         registry.bind("partnerCenterEvents", new PartnerCenterEvents(settings.getInt("partnercenter.webhook.max-body-bytes",
-                65536)));
+                65536), List.of(settings.get("partnercenter.webhook.events", "referral-created,referral-updated").split(","))));
+        registry.bind("webhookResponseHeaders", new dev.cosell.connector.webhook.OwnResponseHeaders());
+        context.addStartupListener(new dev.cosell.connector.webhook.WebhookServerErrors(settings.getInt(
+                "partnercenter.webhook.max-body-bytes", 65536)));
+        registry.bind("webhookInbox", new dev.cosell.connector.webhook.WebhookInbox(
+                java.time.Duration.ofMillis(settings.getInt("partnercenter.webhook.inbox-requeue-after-ms", 600_000)),
+                java.time.Duration.ofDays(settings.getInt("partnercenter.webhook.inbox-retention-days", 30))));
         registry.bind("odataResults", new ODataResults());
         ODataBatch odataBatch = new ODataBatch(settings.get("dataverse.api-path", "/api/data/v9.2"));
         registry.bind("odataBatch", odataBatch);

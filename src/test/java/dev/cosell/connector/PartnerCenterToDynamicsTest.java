@@ -278,10 +278,11 @@ class PartnerCenterToDynamicsTest {
         HttpClient http = HttpClient.newHttpClient();
         String url = harness.callbackUrl();
         String event = "{\"EventName\":\"referral-created\",\"ResourceUri\":\"https://api.partnercenter.microsoft.com/engagements/v1/referrals/abc\"}";
-        HttpResponse<String> unsigned = http.send(HttpRequest.newBuilder(URI.create(url)).POST(HttpRequest.BodyPublishers
-                .ofString(event)).build(), HttpResponse.BodyHandlers.ofString());
+        HttpResponse<String> unsigned = http.send(HttpRequest.newBuilder(URI.create(url)).header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(event)).build(), HttpResponse.BodyHandlers.ofString());
         assertEquals(401, unsigned.statusCode());
-        HttpResponse<String> forged = http.send(HttpRequest.newBuilder(URI.create(url)).header("Authorization", "Signature AAAA")
+        HttpResponse<String> forged = http.send(HttpRequest.newBuilder(URI.create(url)).header("Content-Type", "application/json")
+                .header("Authorization", "Signature AAAA")
                 .header("x-ms-certificate-url", pc.certificateUrl()).header("x-ms-signature-algorithm", "rsa-sha256")
                 .POST(HttpRequest.BodyPublishers.ofString(event)).build(), HttpResponse.BodyHandlers.ofString());
         assertEquals(401, forged.statusCode());
@@ -293,8 +294,8 @@ class PartnerCenterToDynamicsTest {
         // Correctly signed, but not a usable event: 400, nothing recorded.
         for (String body : List.of("{\"EventName\": \"referral-created\", ", "[1,2,3]",
                 "{\"EventName\":\"referral-created\",\"ResourceUri\":\"https://x.example/not-a-referral\"}")) {
-            HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(url)).header("Authorization", "Signature "
-                    + sign(body)).header("x-ms-certificate-url", pc.certificateUrl()).header("x-ms-signature-algorithm",
+            HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(url)).header("Content-Type", "application/json")
+                    .header("Authorization", "Signature " + sign(body)).header("x-ms-certificate-url", pc.certificateUrl()).header("x-ms-signature-algorithm",
                     "rsa-sha256").POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
             assertEquals(400, r.statusCode(), body + " -> " + r.body());
         }

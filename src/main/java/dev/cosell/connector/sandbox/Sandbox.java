@@ -32,6 +32,7 @@ public final class Sandbox implements AutoCloseable {
     private final EntraIdEmulator entra;
     private final PartnerCenterEmulator partnerCenter;
     private final DataverseEmulator dataverse;
+    private final String secretKey = dev.cosell.connector.store.SecretBox.newKey();
 
     private Sandbox(Options options) {
         this.options = options;
@@ -95,7 +96,11 @@ public final class Sandbox implements AutoCloseable {
         p.put("partnercenter.url", partnerCenter.baseUrl());
         p.put("partnercenter.webhooks-url", partnerCenter.baseUrl() + "/webhooks/v1");
         p.put("partnercenter.webhook.callback-url", "http://127.0.0.1:" + connectorPort + "/webhooks/partner-center");
-        p.put("partnercenter.webhook.certificate-hosts", "127.0.0.1");
+        // The emulator's certificate endpoint is HTTPS on its own port, not 443: allowed as host:port.
+        p.put("partnercenter.webhook.certificate-hosts", "127.0.0.1:" + partnerCenter.port());
+        // The key that encrypts the token cache at rest (generated per sandbox; a real one comes from
+        // the environment, STORE_SECRET_KEY).
+        p.put("store.secret-key", secretKey);
         p.put("partnercenter.webhook.certificate-organization", SandboxPki.SIGNING_ORGANIZATION);
         p.put("dataverse.url", dataverse.environmentUrl());
         p.put("dataverse.scope", dataverse.environmentUrl() + "/.default");

@@ -1,5 +1,17 @@
 package dev.cosell.connector.store;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.SQLException;
+import java.util.Set;
+
 import javax.sql.DataSource;
 
 import com.zaxxer.hikari.HikariConfig;
@@ -35,8 +47,19 @@ public final class ConnectorStore implements Service {
         this.migration = migration;
     }
 
-    /** Opens the pool and brings the schema to the latest version. */
+    /**
+     * Opens the pool and brings the schema to the latest version. An embedded H2 file database lives in
+     * a directory only this user may read (0700, its files 0600) and has a password; one created before
+     * it had one gets it now.
+     */
     public static ConnectorStore open(Settings s) {
+        if (s.url().startsWith("jdbc:h2:file:")) {
+            Path file = Path.of(s.url().substring("jdbc:h2:file:".length()).split(";")[0]);
+            privateDirectory(file.toAbsolutePath().getParent());
+            if (s.password() != null && !s.password().isEmpty()) {
+                setPasswordOfOldDatabase(s);
+            }
+        }
         HikariConfig config = new HikariConfig();
         config.setPoolName("cosell-store");
         config.setJdbcUrl(s.url());
@@ -52,6 +75,9 @@ public final class ConnectorStore implements Service {
             LOG.info("State store {} at schema version {} ({} migrations applied now)", redact(s.url()),
                     result.targetSchemaVersion != null ? result.targetSchemaVersion : result.initialSchemaVersion,
                     result.migrationsExecuted);
+            if (s.url().startsWith("jdbc:h2:file:")) {
+                privateFiles(Path.of(s.url().substring("jdbc:h2:file:".length()).split(";")[0]).toAbsolutePath().getParent());
+            }
             return new ConnectorStore(ds, result);
         } catch (RuntimeException e) {
             ds.close();
@@ -65,6 +91,54 @@ public final class ConnectorStore implements Service {
 
     public MigrateResult migration() {
         return migration;
+    }
+
+    private static final Set<PosixFilePermission> OWNER_DIR = PosixFilePermissions.fromString("rwx------");
+    private static final Set<PosixFilePermission> OWNER_FILE = PosixFilePermissions.fromString("rw-------");
+
+    /** Creates the data directory readable by this user only, or makes it so. */
+    static void privateDirectory(Path dir) {
+        try {
+            Files.createDirectories(dir);
+            if (Files.getFileStore(dir).supportsFileAttributeView("posix")) {
+                Files.setPosixFilePermissions(dir, OWNER_DIR);
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot create the store's directory " + dir, e);
+        }
+    }
+
+    /** The database files readable and writable by this user only. */
+    static void privateFiles(Path dir) {
+        try (var files = Files.list(dir)) {
+            for (Path f : files.toList()) {
+                if (Files.isRegularFile(f) && Files.getFileStore(f).supportsFileAttributeView("posix")) {
+                    Files.setPosixFilePermissions(f, OWNER_FILE);
+                }
+            }
+        } catch (IOException e) {
+            LOG.warn("Cannot restrict the store's files in {}: {}", dir, e.getMessage());
+        }
+    }
+
+    /** An H2 file created without a password (before the connector gave it one) gets the configured one. */
+    private static void setPasswordOfOldDatabase(Settings s) {
+        try (Connection c = DriverManager.getConnection(s.url(), s.user(), s.password())) {
+            return; // the password works already (or the database is new and now has it)
+        } catch (SQLException wrong) {
+            if (!"28000".equals(wrong.getSQLState())) {
+                return; // not a password problem: the pool reports it
+            }
+        }
+        try (Connection c = DriverManager.getConnection(s.url(), s.user(), "");
+                PreparedStatement ps = c.prepareStatement("alter user \"" + s.user().toUpperCase(java.util.Locale.ROOT)
+                        + "\" set password ?")) {
+            ps.setString(1, s.password());
+            ps.executeUpdate();
+            LOG.info("State store: the H2 database had no password; it has one now");
+        } catch (SQLException e) {
+            // neither password opens it: the pool says so
+        }
     }
 
     /** The JDBC URL without credentials that may be embedded in it. */

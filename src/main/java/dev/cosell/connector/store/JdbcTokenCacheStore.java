@@ -11,13 +11,21 @@ import javax.sql.DataSource;
 
 import dev.cosell.connector.auth.TokenCacheStore;
 
-/** Keeps msal4j's serialized token cache in the state store (table {@code auth_token_cache}). */
+/**
+ * Keeps msal4j's serialized token cache in the state store (table {@code auth_token_cache}), encrypted
+ * ({@link SecretBox}): the refresh token it holds is a credential. A cache the key cannot open (another
+ * key) counts as empty: the connector signs in again from its configured refresh token.
+ */
 public final class JdbcTokenCacheStore implements TokenCacheStore {
 
-    private final DataSource dataSource;
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(JdbcTokenCacheStore.class);
 
-    public JdbcTokenCacheStore(DataSource dataSource) {
+    private final DataSource dataSource;
+    private final SecretBox box;
+
+    public JdbcTokenCacheStore(DataSource dataSource, SecretBox box) {
         this.dataSource = dataSource;
+        this.box = box;
     }
 
     @Override
@@ -26,7 +34,14 @@ public final class JdbcTokenCacheStore implements TokenCacheStore {
                 PreparedStatement ps = c.prepareStatement("select content from auth_token_cache where cache_key = ?")) {
             ps.setString(1, key);
             try (ResultSet rs = ps.executeQuery()) {
-                return rs.next() ? rs.getString(1) : null;
+                String stored = rs.next() ? rs.getString(1) : null;
+                try {
+                    return box.open(stored);
+                } catch (IllegalStateException e) {
+                    LOG.warn("The stored token cache cannot be opened with store.secret-key ({}): starting from the configured"
+                            + " refresh token", e.getMessage());
+                    return null;
+                }
             }
         } catch (SQLException e) {
             throw new IllegalStateException("cannot read the token cache from the store", e);
@@ -35,7 +50,8 @@ public final class JdbcTokenCacheStore implements TokenCacheStore {
 
     /** Update, else insert; when another thread or node inserted first (unique violation), update again. */
     @Override
-    public void save(String key, String serializedCache) {
+    public void save(String key, String plainCache) {
+        String serializedCache = box.seal(plainCache);
         try (Connection c = dataSource.getConnection()) {
             if (update(c, key, serializedCache)) {
                 return;

@@ -1,6 +1,8 @@
 package dev.cosell.connector.sync;
 
+import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -18,6 +20,13 @@ public final class PartnerCenterEvents {
         }
     }
 
+    /** Not JSON (a form post, say); answered 415. */
+    public static final class UnsupportedMediaTypeException extends RuntimeException {
+        public UnsupportedMediaTypeException(String message) {
+            super(message);
+        }
+    }
+
     /** A body larger than any Partner Center event (sync.webhook.max-body-bytes); answered 413. */
     public static final class PayloadTooLargeException extends RuntimeException {
         public PayloadTooLargeException(String message) {
@@ -25,10 +34,58 @@ public final class PartnerCenterEvents {
         }
     }
 
-    private final int maxBodyBytes;
+    private static final com.fasterxml.jackson.databind.ObjectMapper JSON = new com.fasterxml.jackson.databind.ObjectMapper();
 
-    public PartnerCenterEvents(int maxBodyBytes) {
+    private final int maxBodyBytes;
+    private final Set<String> events;
+
+    /**
+     * @param events the event names taken (the registered ones, partnercenter.webhook.events); any
+     *        other name is refused (400) instead of being processed like an update
+     */
+    public PartnerCenterEvents(int maxBodyBytes, List<String> events) {
         this.maxBodyBytes = maxBodyBytes;
+        this.events = Set.copyOf(events.stream().map(String::trim).toList());
+    }
+
+    /** Events are JSON: a form post or any other type is refused before its body is read. */
+    public void checkContentType(String contentType) {
+        String type = contentType == null ? "" : contentType.split(";")[0].trim();
+        if (!type.equalsIgnoreCase("application/json")) {
+            throw new UnsupportedMediaTypeException("Content-Type must be application/json, not '"
+                    + (contentType == null ? "" : contentType) + "'");
+        }
+    }
+
+    /**
+     * The event in a (verified) body: a JSON object whose EventName is one we registered and whose
+     * ResourceUri names a referral. Anything else is a {@link MalformedEventException} with the reason.
+     */
+    @SuppressWarnings("unchecked")
+    public Map<String, Object> parse(byte[] body) {
+        Object event;
+        try {
+            event = JSON.readValue(body, Object.class);
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new MalformedEventException("the body is not JSON: " + e.getOriginalMessage());
+        } catch (java.io.IOException e) {
+            throw new MalformedEventException("the body cannot be read: " + e.getMessage());
+        }
+        if (!(event instanceof Map<?, ?> map)) {
+            throw new MalformedEventException("the body is not a JSON object");
+        }
+        Map<String, Object> e = (Map<String, Object>) map;
+        if (!(e.get("EventName") instanceof String name)) {
+            throw new MalformedEventException("EventName is missing or not a text");
+        }
+        if (!events.contains(name)) {
+            throw new MalformedEventException("unknown event '" + name + "' (taken: " + new java.util.TreeSet<>(events) + ")");
+        }
+        if (!(e.get("ResourceUri") instanceof String)) {
+            throw new MalformedEventException("ResourceUri is missing or not a text");
+        }
+        referralId(e);
+        return e;
     }
 
     /** Refuses bodies over the limit before anything else looks at them. */

@@ -39,7 +39,8 @@ import org.slf4j.LoggerFactory;
  * <ol>
  * <li>{@code Authorization: Signature <base64>} (or {@code x-ms-signature}), {@code x-ms-certificate-url}
  * and {@code x-ms-signature-algorithm: rsa-sha256} are present;</li>
- * <li>the certificate URL is HTTPS on an allowed host (never fetch from where the sender says);</li>
+ * <li>the certificate URL is HTTPS on port 443 of an allowed host (an entry {@code host:port} allows
+ * that port instead; never fetch from where the sender says);</li>
  * <li>the certificate (downloaded once, cached) is valid now, chains to a trusted CA and its
  * <em>issuer</em> names the expected organisation ({@code O=Microsoft Corporation}: Microsoft's sample
  * checks {@code certificate.Issuer.Contains("O=Microsoft Corporation")}; a subject saying so is not
@@ -47,6 +48,12 @@ import org.slf4j.LoggerFactory;
  * <li>the RSA-SHA256 signature verifies over the exact body bytes.</li>
  * </ol>
  * Only then may the event be processed.
+ *
+ * <p>The download cannot be used against us: short connect and read timeouts, one download in flight per
+ * URL (its other posts wait for that one), at most a few downloads in flight in all (beyond, a post is
+ * refused at once rather than held), and a failed URL is refused at once for a while (negative cache).
+ * Posts signed with a certificate already cached — Partner Center's genuine ones — never wait for any
+ * download.
  */
 public final class WebhookSignatureVerifier {
 
@@ -64,25 +71,46 @@ public final class WebhookSignatureVerifier {
     private record Cached(X509Certificate certificate, Instant fetchedAt) {
     }
 
+    private record Failed(String reason, Instant until) {
+    }
+
+    /** How long a URL whose download failed is refused without trying again. */
+    private static final Duration FAILURE_TTL = Duration.ofMinutes(1);
+    private static final int MAX_FAILED = 1000;
+    /** Downloads in flight at once, over all URLs. */
+    private static final int MAX_DOWNLOADS = 4;
+
     private final Set<String> allowedHosts;
     private final String expectedOrganization;
     private final Set<TrustAnchor> anchors;
     private final HttpClient http;
+    private final Duration timeout;
     private final Map<String, Cached> certificates = new ConcurrentHashMap<>();
+    private final Map<String, Failed> failures = new ConcurrentHashMap<>();
+    private final Map<String, java.util.concurrent.CompletableFuture<X509Certificate>> downloads = new ConcurrentHashMap<>();
+    private final java.util.concurrent.Semaphore downloadSlots = new java.util.concurrent.Semaphore(MAX_DOWNLOADS);
 
     /**
-     * @param allowedHosts hosts the certificate may be fetched from ({@code *.example.com} allowed)
+     * @param allowedHosts hosts the certificate may be fetched from over HTTPS on port 443 ({@code *.example.com}
+     *        allowed; {@code host:port} allows that port instead)
      * @param expectedOrganization the O= the certificate's issuer must carry, or null to skip that check
      * @param sslContext TLS for the download and, through its trust store, the CAs a certificate must chain to
      * @param trustStore the trust anchors (null: the JDK's CAs)
      */
     public WebhookSignatureVerifier(Collection<String> allowedHosts, String expectedOrganization, SSLContext sslContext,
             KeyStore trustStore) {
+        this(allowedHosts, expectedOrganization, sslContext, trustStore, Duration.ofSeconds(3));
+    }
+
+    /** @param timeout how long a certificate download may take, connecting included */
+    public WebhookSignatureVerifier(Collection<String> allowedHosts, String expectedOrganization, SSLContext sslContext,
+            KeyStore trustStore, Duration timeout) {
+        this.timeout = timeout;
         this.allowedHosts = new HashSet<>();
         allowedHosts.forEach(h -> this.allowedHosts.add(h.trim().toLowerCase(Locale.ROOT)));
         this.expectedOrganization = expectedOrganization;
         this.anchors = anchors(trustStore);
-        HttpClient.Builder b = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5))
+        HttpClient.Builder b = HttpClient.newBuilder().connectTimeout(timeout)
                 .followRedirects(HttpClient.Redirect.NEVER);
         if (sslContext != null) {
             b.sslContext(sslContext);
@@ -145,63 +173,108 @@ public final class WebhookSignatureVerifier {
             checkValidity(cached.certificate());
             return cached.certificate();
         }
+        Failed failed = failures.get(url);
+        if (failed != null && failed.until().isAfter(Instant.now())) {
+            throw new InvalidSignatureException(failed.reason() + " (not tried again before " + failed.until() + ")");
+        }
         URI uri;
         try {
             uri = URI.create(url);
         } catch (IllegalArgumentException e) {
             throw new InvalidSignatureException("x-ms-certificate-url is not a URL");
         }
-        if (!"https".equalsIgnoreCase(uri.getScheme()) || uri.getHost() == null || !allowed(uri.getHost())) {
-            throw new InvalidSignatureException("certificate URL " + url + " is not HTTPS on an allowed host "
+        if (!"https".equalsIgnoreCase(uri.getScheme()) || uri.getHost() == null || !allowed(uri.getHost(), uri.getPort())) {
+            throw new InvalidSignatureException("certificate URL " + url + " is not HTTPS on an allowed host and port "
                     + allowedHosts);
         }
-        List<X509Certificate> chain = download(uri);
+        java.util.concurrent.CompletableFuture<X509Certificate> download = downloads.computeIfAbsent(url, u -> start(uri));
+        if (download == null) {
+            throw new InvalidSignatureException("too many signing certificate downloads in progress; deliver again later");
+        }
+        try {
+            return download.get(timeout.toMillis() + 1000, java.util.concurrent.TimeUnit.MILLISECONDS);
+        } catch (java.util.concurrent.ExecutionException e) {
+            throw e.getCause() instanceof InvalidSignatureException i ? i
+                    : new InvalidSignatureException("the signing certificate cannot be checked: " + e.getCause());
+        } catch (java.util.concurrent.TimeoutException e) {
+            throw new InvalidSignatureException("the signing certificate download from " + uri + " timed out");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InvalidSignatureException("interrupted while downloading the certificate");
+        }
+    }
+
+    /** One download of a URL, checked once; null when too many are in flight already. */
+    private java.util.concurrent.CompletableFuture<X509Certificate> start(URI uri) {
+        if (!downloadSlots.tryAcquire()) {
+            return null;
+        }
+        String url = uri.toString();
+        java.util.concurrent.CompletableFuture<X509Certificate> result = new java.util.concurrent.CompletableFuture<>();
+        http.sendAsync(HttpRequest.newBuilder(uri).timeout(timeout).GET().build(), HttpResponse.BodyHandlers.ofByteArray())
+                .whenComplete((r, error) -> {
+                    try {
+                        X509Certificate leaf = checked(uri, r, error);
+                        if (certificates.size() >= MAX_CACHED) {
+                            certificates.clear();
+                        }
+                        certificates.put(url, new Cached(leaf, Instant.now()));
+                        LOG.info("Webhook signing certificate accepted: {} (from {})", leaf.getSubjectX500Principal().getName(), url);
+                        result.complete(leaf);
+                    } catch (InvalidSignatureException e) {
+                        if (failures.size() >= MAX_FAILED) {
+                            failures.clear();
+                        }
+                        failures.put(url, new Failed(e.getMessage(), Instant.now().plus(FAILURE_TTL)));
+                        result.completeExceptionally(e);
+                    } finally {
+                        downloads.remove(url);
+                        downloadSlots.release();
+                    }
+                });
+        return result;
+    }
+
+    private X509Certificate checked(URI uri, HttpResponse<byte[]> r, Throwable error) throws InvalidSignatureException {
+        if (error != null) {
+            Throwable cause = error instanceof java.util.concurrent.CompletionException && error.getCause() != null
+                    ? error.getCause() : error;
+            throw new InvalidSignatureException("cannot download the certificate from " + uri + ": "
+                    + cause.getClass().getSimpleName() + (cause.getMessage() == null ? "" : " " + cause.getMessage()));
+        }
+        if (r.statusCode() != 200) {
+            throw new InvalidSignatureException("certificate download from " + uri + " answered " + r.statusCode());
+        }
+        List<X509Certificate> chain = new ArrayList<>();
+        try {
+            for (var c : CertificateFactory.getInstance("X.509").generateCertificates(new ByteArrayInputStream(r.body()))) {
+                chain.add((X509Certificate) c);
+            }
+        } catch (GeneralSecurityException e) {
+            throw new InvalidSignatureException("no certificate at " + uri + ": " + e.getMessage());
+        }
+        if (chain.isEmpty()) {
+            throw new InvalidSignatureException("no certificate at " + uri);
+        }
         X509Certificate leaf = chain.get(0);
         checkValidity(leaf);
         checkChain(chain);
         checkOrganization(leaf);
-        if (certificates.size() >= MAX_CACHED) {
-            certificates.clear();
-        }
-        certificates.put(url, new Cached(leaf, Instant.now()));
-        LOG.info("Webhook signing certificate accepted: {} (from {})", leaf.getSubjectX500Principal().getName(), url);
         return leaf;
     }
 
-    private boolean allowed(String host) {
+    /** An allowed host on 443 (or no port given), or an allowed {@code host:port}. */
+    private boolean allowed(String host, int port) {
         String h = host.toLowerCase(Locale.ROOT);
         for (String a : allowedHosts) {
-            if (a.equals(h) || (a.startsWith("*.") && h.endsWith(a.substring(1)))) {
+            int colon = a.lastIndexOf(':');
+            String name = colon > 0 ? a.substring(0, colon) : a;
+            boolean portOk = colon > 0 ? String.valueOf(port).equals(a.substring(colon + 1)) : port == -1 || port == 443;
+            if (portOk && (name.equals(h) || (name.startsWith("*.") && h.endsWith(name.substring(1))))) {
                 return true;
             }
         }
         return false;
-    }
-
-    private List<X509Certificate> download(URI uri) throws InvalidSignatureException {
-        try {
-            HttpResponse<byte[]> r = http.send(HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(10)).GET().build(),
-                    HttpResponse.BodyHandlers.ofByteArray());
-            if (r.statusCode() != 200) {
-                throw new InvalidSignatureException("certificate download from " + uri + " answered " + r.statusCode());
-            }
-            List<X509Certificate> out = new ArrayList<>();
-            CertificateFactory cf = CertificateFactory.getInstance("X.509");
-            for (var c : cf.generateCertificates(new ByteArrayInputStream(r.body()))) {
-                out.add((X509Certificate) c);
-            }
-            if (out.isEmpty()) {
-                throw new InvalidSignatureException("no certificate at " + uri);
-            }
-            return out;
-        } catch (InvalidSignatureException e) {
-            throw e;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new InvalidSignatureException("interrupted while downloading the certificate");
-        } catch (Exception e) {
-            throw new InvalidSignatureException("cannot download the certificate from " + uri + ": " + e.getMessage());
-        }
     }
 
     private static void checkValidity(X509Certificate cert) throws InvalidSignatureException {

@@ -488,7 +488,7 @@ class PartnerCenterEmulatorTest {
         assertEquals("rsa-sha256", headers.get("X-ms-signature-algorithm"));
         assertTrue(String.valueOf(headers.get("Authorization")).startsWith("Signature "));
 
-        WebhookSignatureVerifier verifier = new WebhookSignatureVerifier(List.of("127.0.0.1"),
+        WebhookSignatureVerifier verifier = new WebhookSignatureVerifier(List.of("127.0.0.1:" + pc.port()),
                 SandboxPki.SIGNING_ORGANIZATION, sandbox.pki().clientSslContext(), sandbox.pki().trustStore());
         assertTrue(verifier.verify(headers, body).contains(SandboxPki.SIGNING_ORGANIZATION));
         byte[] tampered = new String(body, StandardCharsets.UTF_8).replace("referral-created", "referral-updated")
@@ -497,7 +497,7 @@ class PartnerCenterEmulatorTest {
         WebhookSignatureVerifier otherHost = new WebhookSignatureVerifier(List.of("3psostorageacct.blob.core.windows.net"),
                 null, sandbox.pki().clientSslContext(), sandbox.pki().trustStore());
         assertThrows(WebhookSignatureVerifier.InvalidSignatureException.class, () -> otherHost.verify(headers, body));
-        WebhookSignatureVerifier otherOrg = new WebhookSignatureVerifier(List.of("127.0.0.1"), "Microsoft Corporation",
+        WebhookSignatureVerifier otherOrg = new WebhookSignatureVerifier(List.of("127.0.0.1:" + pc.port()), "Microsoft Corporation",
                 sandbox.pki().clientSslContext(), sandbox.pki().trustStore());
         assertThrows(WebhookSignatureVerifier.InvalidSignatureException.class, () -> otherOrg.verify(headers, body));
 

@@ -20,6 +20,8 @@ import org.junit.jupiter.api.io.TempDir;
 /** The same Flyway migrations on H2 (default store) and PostgreSQL (production store). */
 class ConnectorStoreTest {
 
+    static final SecretBox BOX = new SecretBox(SecretBox.newKey());
+
     @Test
     void migratesH2AndKeepsStateAcrossReopen(@TempDir Path dir) throws Exception {
         ConnectorStore.Settings settings = StoreTarget.h2(dir);
@@ -30,7 +32,7 @@ class ConnectorStoreTest {
         try (ConnectorStore reopened = ConnectorStore.open(settings)) {
             assertEquals(0, reopened.migration().migrationsExecuted, "already at the latest version");
             assertFalse(idempotentRepository(reopened).add("event-1"), "the key survived the restart");
-            assertEquals("cache-v2", new JdbcTokenCacheStore(reopened.dataSource()).load("app"));
+            assertEquals("cache-v2", new JdbcTokenCacheStore(reopened.dataSource(), BOX).load("app"));
         }
     }
 
@@ -63,7 +65,7 @@ class ConnectorStoreTest {
         assertFalse(repo.add("event-1"), "a key is accepted once");
         assertTrue(repo.contains("event-1"));
 
-        JdbcTokenCacheStore cache = new JdbcTokenCacheStore(store.dataSource());
+        JdbcTokenCacheStore cache = new JdbcTokenCacheStore(store.dataSource(), BOX);
         assertNull(cache.load("app"));
         cache.save("app", "cache-v1");
         cache.save("app", "cache-v2");

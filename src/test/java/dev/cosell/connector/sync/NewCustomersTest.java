@@ -14,12 +14,12 @@ class NewCustomersTest {
 
     @Test
     void oneHolderPerCustomerAndNothingKeptOnceReleased() throws Exception {
-        NewCustomers customers = new NewCustomers();
-        customers.lock("contoso");
+        NewCustomers customers = new NewCustomers(null);
+        customers.lock("contoso", customers.now());
         AtomicBoolean secondIn = new AtomicBoolean();
         Thread second = new Thread(() -> {
             try {
-                customers.lock("contoso");
+                customers.lock("contoso", customers.now());
                 secondIn.set(true);
                 customers.unlock("contoso");
             } catch (InterruptedException e) {
@@ -29,7 +29,7 @@ class NewCustomersTest {
         second.start();
         // Parked on contoso's lock (not merely not started yet).
         await().atMost(Duration.ofSeconds(5)).until(() -> second.getState() == Thread.State.WAITING);
-        customers.lock("fabrikam"); // another customer is not held up
+        customers.lock("fabrikam", customers.now()); // another customer is not held up
         customers.unlock("fabrikam");
         assertFalse(secondIn.get(), "the second creator of contoso waits");
         customers.unlock("contoso");
@@ -40,9 +40,9 @@ class NewCustomersTest {
 
     @Test
     void manyCustomersLeaveNoLockBehind() throws Exception {
-        NewCustomers customers = new NewCustomers();
+        NewCustomers customers = new NewCustomers(null);
         for (int i = 0; i < 10_000; i++) {
-            customers.lock("customer " + i);
+            customers.lock("customer " + i, customers.now());
             customers.unlock("customer " + i);
         }
         assertEquals(0, customers.locked());
@@ -50,11 +50,11 @@ class NewCustomersTest {
 
     @Test
     void anInterruptedWaiterLeavesNoLockBehind() throws Exception {
-        NewCustomers customers = new NewCustomers();
-        customers.lock("contoso");
+        NewCustomers customers = new NewCustomers(null);
+        customers.lock("contoso", customers.now());
         Thread waiter = new Thread(() -> {
             try {
-                customers.lock("contoso");
+                customers.lock("contoso", customers.now());
             } catch (InterruptedException expected) {
                 // gives up
             }

@@ -41,6 +41,8 @@ public final class PartnerCenterEmulator extends Emulator {
     public static final String WEBHOOKS_RESOURCE = "https://api.partnercenter.microsoft.com";
     public static final String CERTIFICATE_PATH = "/certificates/partner-center-webhooks.cer";
     static final String IMPOSTOR_CERTIFICATE_PATH = "/certificates/impostor.cer";
+    static final String TARPIT_PATH = "/certificates/slow";
+    private final java.util.concurrent.atomic.AtomicInteger tarpitRequests = new java.util.concurrent.atomic.AtomicInteger();
     static final String REFERRALS = "/v1.0/engagements/referrals";
     static final String WEBHOOKS = "/webhooks/v1/registration";
     static final List<String> EVENTS = List.of("test-created", "referral-created", "referral-updated",
@@ -87,6 +89,15 @@ public final class PartnerCenterEmulator extends Emulator {
 
     public String certificateUrl() {
         return baseUrl() + CERTIFICATE_PATH;
+    }
+
+    /** A certificate URL on the emulator's own (allowed) host that never answers; {@link #tarpitRequests} counts its downloads. */
+    public String tarpitCertificateUrl(String name) {
+        return baseUrl() + TARPIT_PATH + "/" + name + ".cer";
+    }
+
+    public int tarpitRequests() {
+        return tarpitRequests.get();
     }
 
     /**
@@ -145,6 +156,16 @@ public final class PartnerCenterEmulator extends Emulator {
     protected void routes() {
         router.get(CERTIFICATE_PATH).handler(ctx -> certificate(ctx, pki.signingCertificate()));
         router.get(IMPOSTOR_CERTIFICATE_PATH).handler(ctx -> certificate(ctx, pki.impostorSigningCertificate()));
+        // A tarpit on the certificate host: answers nothing for a minute (what an attacker's URL on an
+        // allowed host would do to a receiver that downloads on the request thread).
+        router.get(TARPIT_PATH + "/:name").handler(ctx -> {
+            tarpitRequests.incrementAndGet();
+            vertx.setTimer(60_000, t -> {
+                if (!ctx.response().ended() && !ctx.response().closed()) {
+                    ctx.response().setStatusCode(404).end();
+                }
+            });
+        });
         api(HttpMethod.GET, REFERRALS, this::list);
         api(HttpMethod.POST, REFERRALS, this::create);
         api(HttpMethod.GET, REFERRALS + "/:id", this::get);

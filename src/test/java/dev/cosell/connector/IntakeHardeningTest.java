@@ -1,0 +1,171 @@
+package dev.cosell.connector;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+
+import javax.sql.DataSource;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.cosell.connector.sandbox.Faults;
+import dev.cosell.connector.sandbox.partnercenter.PartnerCenterEmulator;
+import dev.cosell.connector.sandbox.partnercenter.SampleReferrals;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The webhook endpoint against what an attacker or a burst sends it, over real HTTP: each probe of the
+ * hardening issue gets its documented 4xx (never a 500, a stack trace or a reflected header), and an
+ * event answered 200 is processed even when the queue was full.
+ */
+class IntakeHardeningTest {
+
+    static final ObjectMapper JSON = new ObjectMapper();
+    static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+    static ConnectorHarness harness;
+    static PartnerCenterEmulator pc;
+
+    @BeforeAll
+    static void start() throws Exception {
+        // A tiny queue and one slow worker: a burst fills the queue at once. Handled events are
+        // forgotten at once (retention 0 days) and the inbox is swept often.
+        harness = new ConnectorHarness().with("camel.component.seda.queue-size", "3").with("sync.concurrency", "1")
+                .with("partnercenter.webhook.inbox-sweep-ms", "200").with("partnercenter.webhook.inbox-retention-days", "0")
+                .with("sync.retry.initial-delay-ms", "50");
+        harness.start();
+        pc = harness.sandbox.partnerCenter();
+        pc.webhooks().setFirstRetryDelayMs(50);
+        await().atMost(Duration.ofSeconds(20)).until(() -> pc.webhooks().registration(harness.tenant()) != null);
+    }
+
+    @AfterAll
+    static void stop() {
+        harness.close();
+    }
+
+    @BeforeEach
+    void reset() {
+        harness.sandbox.dataverse().faults().clear();
+    }
+
+    static HttpResponse<String> post(String query, String contentType, byte[] body, String... headers) throws Exception {
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(harness.callbackUrl() + query))
+                .POST(HttpRequest.BodyPublishers.ofByteArray(body));
+        if (contentType != null) {
+            b.header("Content-Type", contentType);
+        }
+        for (int i = 0; i + 1 < headers.length; i += 2) {
+            b.header(headers[i], headers[i + 1]);
+        }
+        return HTTP.send(b.build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    /** A post signed with the sandbox's signing key, as Partner Center would send it. */
+    static HttpResponse<String> signed(String body) throws Exception {
+        java.security.Signature s = java.security.Signature.getInstance("SHA256withRSA");
+        s.initSign(harness.sandbox.pki().signingKey());
+        s.update(body.getBytes(StandardCharsets.UTF_8));
+        return post("", "application/json", body.getBytes(StandardCharsets.UTF_8), "Authorization",
+                "Signature " + java.util.Base64.getEncoder().encodeToString(s.sign()), "x-ms-certificate-url",
+                pc.certificateUrl(), "x-ms-signature-algorithm", "rsa-sha256");
+    }
+
+    static long count(String sql) throws Exception {
+        DataSource ds = harness.runtime().context().getRegistry().lookupByNameAndType("dataSource", DataSource.class);
+        try (var c = ds.getConnection(); var st = c.createStatement(); var rs = st.executeQuery(sql)) {
+            rs.next();
+            return rs.getLong(1);
+        }
+    }
+
+    @Test
+    void aFormPostIs415WithoutAStackTraceAndNothingIsEchoedBack() throws Exception {
+        HttpResponse<String> r = post("?Set-Cookie=x", "application/x-www-form-urlencoded",
+                "Set-Cookie=y&Location=http://evil.example".getBytes(StandardCharsets.UTF_8), "X-Probe", "1");
+        assertEquals(415, r.statusCode(), r.body());
+        assertTrue(r.body().length() < 200 && !r.body().contains("Exception") && !r.body().contains("at "), r.body());
+        Set<String> allowed = Set.of("content-type", "content-length", "date", "connection", "keep-alive", ":status");
+        for (String name : r.headers().map().keySet()) {
+            assertTrue(allowed.contains(name.toLowerCase(Locale.ROOT)), "reflected header " + name + ": " + r.headers().map());
+        }
+        assertTrue(r.headers().firstValue("Set-Cookie").isEmpty() && r.headers().firstValue("X-Probe").isEmpty()
+                && r.headers().firstValue("Location").isEmpty());
+    }
+
+    @Test
+    void aBodyLargerThanAnEventIsRefusedByTheServerBeforeTheRouteReadsIt() throws Exception {
+        HttpResponse<String> r = post("", "application/json", new byte[10 * 1024 * 1024]);
+        assertEquals(413, r.statusCode());
+        assertFalse(r.body().contains("a Partner Center event can have"), "refused by the server, not by the route: " + r.body());
+    }
+
+    @Test
+    void signedButUnusableEventsAre400WithTheReasonAndNothingRecorded() throws Exception {
+        long before = count("select count(*) from webhook_inbox");
+        String uri = "https://api.partnercenter.microsoft.com/engagements/v1/referrals/0c5e2b1e-0000-4000-8000-000000000001";
+        for (String[] probe : new String[][] { { "null", "not a JSON object" },
+                { "{\"EventName\":{\"x\":1},\"ResourceUri\":\"" + uri + "\"}", "EventName" },
+                { "{\"EventName\":\"referral-deleted\",\"ResourceUri\":\"" + uri + "\"}", "unknown event 'referral-deleted'" },
+                { "{\"EventName\":\"referral-created\",\"ResourceUri\":42}", "ResourceUri" },
+                { "{\"EventName\": \"referral-created\", ", "not JSON" } }) {
+            HttpResponse<String> r = signed(probe[0]);
+            assertEquals(400, r.statusCode(), probe[0] + " -> " + r.body());
+            assertTrue(r.body().contains(probe[1]), probe[0] + " -> " + r.body());
+        }
+        assertEquals(before, count("select count(*) from webhook_inbox"));
+    }
+
+    @Test
+    void aBurstThatFillsTheQueueIsAnswered200AndEveryEventIsProcessedWithoutARestart() throws Exception {
+        // Dataverse is slow: the single worker holds one event, the queue takes three, the rest wait in the inbox.
+        harness.sandbox.dataverse().faults().add(Faults.Rule.delay(300).on("POST", "\\$batch"));
+        List<String> ids = new ArrayList<>();
+        pc.webhooks().setEnabled(false); // the test posts the events itself, all at once
+        List<String> events = new ArrayList<>();
+        try {
+            for (int i = 0; i < 12; i++) {
+                ObjectNode r = pc.createAsMicrosoft(harness.tenant(), SampleReferrals.coSell("Burst " + i, "Burst " + i, "10to50employees"));
+                ids.add(r.path("id").asText());
+                events.add("{\"EventName\":\"referral-created\",\"ResourceUri\":\"https://api.partnercenter.microsoft.com/engagements/v1/referrals/"
+                        + r.path("id").asText() + "\",\"ResourceName\":\"referral\",\"AuditUri\":null,\"ResourceChangeUtcDate\":\""
+                        + r.path("createdDateTime").asText() + "\"}");
+            }
+        } finally {
+            pc.webhooks().setEnabled(true);
+        }
+        List<Integer> statuses = events.parallelStream().map(e -> {
+            try {
+                return signed(e).statusCode();
+            } catch (Exception x) {
+                throw new IllegalStateException(x);
+            }
+        }).toList();
+        assertEquals(List.of(200), statuses.stream().distinct().toList(), "every accepted event is answered 200");
+        await().atMost(Duration.ofSeconds(60)).until(() -> ids.stream().allMatch(id ->
+                harness.sandbox.dataverse().api().rows("opportunities").stream()
+                        .anyMatch(o -> id.equals(o.path("cosell_referralid").asText()))));
+        await().atMost(Duration.ofSeconds(10)).until(() -> count("select count(*) from webhook_inbox where state = 'received'") == 0);
+        // Handled events are forgotten after the retention (0 days here), their effect stays.
+        await().atMost(Duration.ofSeconds(10)).until(() -> count("select count(*) from webhook_inbox where state = 'done'") == 0);
+        // A replay of a forgotten event changes nothing: the idempotent repository still knows it.
+        long writes = harness.sandbox.dataverse().calls().entries().stream().filter(e -> !e.method().equals("GET")).count();
+        assertEquals(200, signed(events.get(0)).statusCode());
+        await().atMost(Duration.ofSeconds(10)).until(() -> count("select count(*) from webhook_inbox where state = 'received'") == 0);
+        assertEquals(writes, harness.sandbox.dataverse().calls().entries().stream().filter(e -> !e.method().equals("GET")).count());
+    }
+}

@@ -11,3 +11,7 @@ create table customer_creation (
     owner         varchar(100) not null,
     updated_at    timestamp with time zone not null
 );
+
+-- The referral -> opportunity projection last written to (or recognised on) the opportunity (JSON): a
+-- Partner Center change writes only the columns whose value it changes, never a seller's edit of another.
+alter table sync_link add column opportunity_written text;

@@ -165,4 +165,109 @@ class DynamicsContractTest {
         assertEquals(1, pc.referrals().get(harness.tenant(), referralId).path("registrations").size());
         assertFalse(requests("PATCH", referralId).stream().filter(p -> p.requestBody().contains("/registrations/-")).count() > 1);
     }
+
+    @Test
+    void aPatchAnswered204IsReadBackSoItsEchoIsRecognised() {
+        String id = seller.opportunity("Answered 204", true, "Azure");
+        String referralId = seller.referralOf(id).path("id").asText();
+        await().atMost(Duration.ofSeconds(10)).until(() -> seller.handledCurrentVersion(id));
+        pc.setPatchAlways204(true); // as the swagger declares PatchReferralById
+        try {
+            long writes = dvWrites(id, referralId);
+            seller.edit(id, JSON.createObjectNode().put("estimatedvalue", 71000));
+            await().atMost(Duration.ofSeconds(10)).until(() -> pc.referrals().get(harness.tenant(), referralId)
+                    .path("details").path("dealValue").asInt() == 71000);
+            assertEquals(204, requests("PATCH", referralId).get(0).status());
+            String etag = pc.referrals().get(harness.tenant(), referralId).path("eTag").asText();
+            await().atMost(Duration.ofSeconds(10)).until(() -> etag.equals(seller.ledger().findByOpportunity(id).get("referral_etag")));
+            // The webhook of our own PATCH comes and goes: it writes nothing to the opportunity.
+            await().atMost(Duration.ofSeconds(10)).until(() -> pc.webhooks().deliveries().stream()
+                    .filter(d -> d.resourceUri.endsWith(referralId)).allMatch(d -> "completed".equals(d.status)));
+            await().during(Duration.ofMillis(600)).atMost(Duration.ofSeconds(3)).until(() -> dvWrites(id, referralId) == writes);
+        } finally {
+            pc.setPatchAlways204(false);
+        }
+    }
+
+    @Test
+    void whatMicrosoftChangedMeanwhileReachesTheOpportunityAfterTheSellersPatch() {
+        String id = seller.opportunity("Team Changed", true, "Azure");
+        String referralId = seller.referralOf(id).path("id").asText();
+        await().atMost(Duration.ofSeconds(10)).until(() -> seller.handledCurrentVersion(id));
+        // Microsoft adds a seller to its team (its webhook lost); the seller changes the deal value.
+        pc.webhooks().setEnabled(false);
+        ObjectNode team = JSON.createObjectNode();
+        team.putArray("team").addObject().put("firstName", "Ada").put("lastName", "Lovelace").put("email", "ada@microsoft.example");
+        pc.updateAsMicrosoft(harness.tenant(), referralId, team);
+        pc.webhooks().setEnabled(true);
+        seller.edit(id, JSON.createObjectNode().put("estimatedvalue", 58000));
+        await().atMost(Duration.ofSeconds(10)).until(() -> dv.row("opportunities", id).path("cosell_microsoftteam").asText()
+                .contains("Ada Lovelace"));
+        assertEquals(58000, pc.referrals().get(harness.tenant(), referralId).path("details").path("dealValue").asInt());
+        assertEquals(58000, dv.row("opportunities", id).path("estimatedvalue").asInt(), "the seller's value stays");
+    }
+
+    @Test
+    void aRefusedTransitionIsLeftOutAndTheRestOfTheChangeIsSent() {
+        ObjectNode declined = dev.cosell.connector.sandbox.partnercenter.SampleReferrals.coSell("Refused Move", "Refused Move",
+                "10to50employees");
+        String referralId = pc.createAsMicrosoft(harness.tenant(), declined).path("id").asText();
+        await().atMost(Duration.ofSeconds(10)).until(() -> seller.ledger().find(referralId) != null);
+        String id = (String) seller.ledger().find(referralId).get("opportunity_id");
+        pc.updateAsMicrosoft(harness.tenant(), referralId, JSON.createObjectNode().put("status", "Closed").put("substatus", "Expired"));
+        await().atMost(Duration.ofSeconds(10)).until(() -> dv.row("opportunities", id).path("cosell_referralsubstatus").asInt() == 100000007);
+        await().atMost(Duration.ofSeconds(10)).until(() -> seller.handledCurrentVersion(id));
+        // The seller accepts (Closed cannot move to Active) and raises the value in one save.
+        seller.edit(id, JSON.createObjectNode().put("cosell_referralaction", 100000001).put("estimatedvalue", 90000));
+        await().atMost(Duration.ofSeconds(10)).until(() -> pc.referrals().get(harness.tenant(), referralId)
+                .path("details").path("dealValue").asInt() == 90000);
+        assertEquals("Expired", pc.referrals().get(harness.tenant(), referralId).path("substatus").asText());
+        await().atMost(Duration.ofSeconds(10)).until(() -> dv.row("opportunities", id).path("cosell_audit").asText().contains("refused"));
+        List<Integer> statuses = requests("PATCH", referralId).stream().map(CallLog.Captured::status).toList();
+        assertEquals(List.of(400, 200), statuses, "the transition refused once, the value sent without it");
+        // Further polls plan nothing more: the refused transition is not sent again until the seller asks again.
+        await().atMost(Duration.ofSeconds(10)).until(() -> seller.handledCurrentVersion(id));
+        long polls = harness.sandbox.dataverse().calls().entries().stream().filter(e -> e.uri().contains("deltatoken")).count();
+        await().atMost(Duration.ofSeconds(10)).until(() -> harness.sandbox.dataverse().calls().entries().stream().filter(e -> e.uri().contains("deltatoken")).count() >= polls + 3);
+        assertEquals(2, requests("PATCH", referralId).size());
+    }
+
+    @Test
+    void aDealRegistrationTheOpportunityCannotSupportIsExplainedNotRetried() {
+        String id = seller.opportunity("Register Without Value", true, "SOL-1");
+        String referralId = seller.referralOf(id).path("id").asText();
+        await().atMost(Duration.ofSeconds(10)).until(() -> seller.handledCurrentVersion(id));
+        seller.edit(id, JSON.createObjectNode().putNull("estimatedvalue").put("cosell_requestdealregistration", true));
+        await().atMost(Duration.ofSeconds(10)).until(() -> dv.row("opportunities", id).path("cosell_audit").asText()
+                .contains("deal registration not requested: missing required field Est. revenue"));
+        assertFalse(dv.row("opportunities", id).path("cosell_requestdealregistration").asBoolean(), "the request flag cleared");
+        assertEquals(0, pc.referrals().get(harness.tenant(), referralId).path("registrations").size());
+    }
+
+    @Test
+    void aRegistrationAskedForAtCreationKeepsTheCreationsAuditLine() {
+        String id = seller.opportunity("Register At Once", false, "SOL-2");
+        seller.edit(id, JSON.createObjectNode().put("cosell_syncwithpartnercenter", true).put("cosell_requestdealregistration", true));
+        String referralId = seller.referralOf(id).path("id").asText();
+        await().atMost(Duration.ofSeconds(10)).until(() -> "ReviewPending".equals(dv.row("opportunities", id)
+                .path("cosell_dealregistrationstatus").asText()));
+        String audit = dv.row("opportunities", id).path("cosell_audit").asText();
+        assertTrue(audit.contains("referral " + referralId + " created") && audit.contains("deal registration requested"), audit);
+    }
+
+    @Test
+    void aNameThatTheCheckMarkWouldMakeTooLongIsCutToFit() {
+        String id = seller.opportunity("Long Name", false, "Azure");
+        seller.edit(id, JSON.createObjectNode().put("name", "L".repeat(299)).put("cosell_syncwithpartnercenter", true));
+        seller.referralOf(id);
+        await().atMost(Duration.ofSeconds(10)).until(() -> dv.row("opportunities", id).path("name").asText().startsWith("✔ "));
+        String name = dv.row("opportunities", id).path("name").asText();
+        assertEquals(300, name.length());
+        assertTrue(name.endsWith("…"), name);
+    }
+
+    static long dvWrites(String opportunityId, String referralId) {
+        return harness.sandbox.dataverse().calls().entries().stream().filter(e -> (e.method().equals("PATCH") || e.method().equals("POST"))
+                && (e.uri().contains(opportunityId) || e.uri().contains(referralId))).count();
+    }
 }

@@ -37,7 +37,9 @@ class PartnerCenterContractTest {
 
     @BeforeAll
     static void start() throws Exception {
-        harness = new ConnectorHarness().with("sync.retry.initial-delay-ms", "50").with("dataverse.currency-refresh-seconds", "0");
+        // The poll is hourly here: these tests are about what Partner Center's side sends.
+        harness = new ConnectorHarness().with("sync.retry.initial-delay-ms", "50").with("dataverse.currency-refresh-seconds", "0")
+                .with("sync.poll-interval-ms", "3600000");
         harness.start();
         pc = harness.sandbox.partnerCenter();
         dv = harness.sandbox.dataverse().api();
@@ -247,6 +249,22 @@ class PartnerCenterContractTest {
         String correlation = text("select correlation_id from sync_audit where referral_id = '" + id + "' and action = 'created'");
         assertTrue(correlation != null && correlation.matches("[0-9a-f-]{36}"), String.valueOf(correlation));
         assertTrue(pc.correlationIds().contains(correlation), "the GET of the referral carried MS-CorrelationId " + correlation);
+    }
+
+    @Test
+    void aMicrosoftChangeWritesOnlyWhatItChangesNotOverASellersEdit() {
+        String id = pc.createAsMicrosoft(harness.tenant(), referral("Seller Edited")).path("id").asText();
+        ObjectNode opp = opportunityOf(id);
+        String oppId = opp.path("opportunityid").asText();
+        // The seller raises the value (this class polls once an hour: not sent yet), Microsoft changes the notes.
+        ObjectNode edit = JSON.createObjectNode().put("opportunityid", oppId).put("estimatedvalue", 77000);
+        dv.seed("opportunities", List.of(edit));
+        ObjectNode notes = JSON.createObjectNode();
+        notes.putObject("details").put("notes", "Microsoft: the customer asked for a workshop");
+        pc.updateAsMicrosoft(harness.tenant(), id, notes);
+        await().atMost(Duration.ofSeconds(10)).until(() -> "Microsoft: the customer asked for a workshop".equals(
+                dv.row("opportunities", oppId).path("description").asText()));
+        assertEquals(77000, dv.row("opportunities", oppId).path("estimatedvalue").asInt(), "the seller's value is not overwritten");
     }
 
     static WebhookDispatcher.Delivery delivery(String referralId) {

@@ -57,6 +57,7 @@ public final class SandboxPki {
     private final X509Certificate tlsCertificate;
     private final KeyPair signingKeys;
     private final X509Certificate signingCertificate;
+    private final X509Certificate issuingCertificate;
     private final X509Certificate otherCaCertificate;
     private final KeyPair impostorKeys;
     private final X509Certificate impostorCertificate;
@@ -74,10 +75,15 @@ public final class SandboxPki {
             tlsCertificate = issue(new X500Name("CN=localhost, O=" + SIGNING_ORGANIZATION), tlsKeys, caName,
                     caKeys.getPrivate(), loopback, false, KeyPurposeId.id_kp_serverAuth);
 
+            // As Microsoft's: the signing certificate comes from an issuing CA under the root, not from
+            // the root itself, so a receiver has to build the path (the download carries both).
+            KeyPair issuingKeys = rsa();
+            X500Name issuingName = new X500Name("CN=cosell-connector sandbox webhook CA, O=" + SIGNING_ORGANIZATION);
+            issuingCertificate = issue(issuingName, issuingKeys, caName, caKeys.getPrivate(), null, true, null);
             signingKeys = rsa();
             signingCertificate = issue(
                     new X500Name("CN=webhooks.sandbox.partnercenter, O=" + SIGNING_ORGANIZATION), signingKeys,
-                    caName, caKeys.getPrivate(), null, false, KeyPurposeId.id_kp_codeSigning);
+                    issuingName, issuingKeys.getPrivate(), null, false, KeyPurposeId.id_kp_codeSigning);
 
             // A second trusted CA whose name carries no organisation (as a public CA's would not carry
             // Microsoft's), and a signing certificate from it whose *subject* claims the organisation:
@@ -103,6 +109,11 @@ public final class SandboxPki {
 
     public X509Certificate signingCertificate() {
         return signingCertificate;
+    }
+
+    /** The CA between the root and the signing certificate. */
+    public X509Certificate issuingCertificate() {
+        return issuingCertificate;
     }
 
     public PrivateKey signingKey() {

@@ -245,7 +245,8 @@ public final class BackfillPage {
             Map<String, Object> crmProjection = mappings.mapRecord("opportunity-to-referral-update",
                     name -> "opportunity".equals(name) ? opportunity : "solutions".equals(name) ? solutionList : item.get(name));
             created.add(new SyncLedger.Created(item.referral, opportunityId.toString(),
-                    (String) opportunity.get("@odata.etag"), item.projectionHash, crmProjection, ledger.hash(crmProjection)));
+                    (String) opportunity.get("@odata.etag"), item.projection, item.projectionHash, crmProjection,
+                    ledger.hash(crmProjection)));
             LOG.debug("Referral {} -> opportunity {} created (backfill $batch)", item.id(), opportunityId);
         }
         ledger.recordCreated("reconciliation", created);

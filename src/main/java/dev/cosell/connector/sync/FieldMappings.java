@@ -102,6 +102,11 @@ public final class FieldMappings {
         return mapRecord(mapping, exchange::getProperty);
     }
 
+    /** As {@link #map}, for another referral than the exchange's (what the CRM holds of it, say). */
+    public Map<String, Object> mapReferral(String mapping, Map<String, Object> referral, org.apache.camel.Exchange exchange) {
+        return mapRecord(mapping, name -> "referral".equals(name) ? referral : exchange.getProperty(name));
+    }
+
     private static final List<String> INPUTS = List.of("accountId", "contactId", "opportunity", "account", "contact", "solutions",
             "projection");
 

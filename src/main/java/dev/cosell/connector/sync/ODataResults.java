@@ -27,6 +27,31 @@ public final class ODataResults {
         return true;
     }
 
+    /**
+     * The fields of a projection whose value differs from what was written last ({@code sync_link.opportunity_written},
+     * JSON; all of them when nothing is recorded): what a Partner Center change writes, so that a seller's
+     * edit of another column made meanwhile is not overwritten.
+     */
+    @SuppressWarnings("unchecked")
+    public Map<String, Object> changedSince(Map<String, Object> projection, Object written) {
+        Map<String, Object> last = null;
+        if (written != null) {
+            try {
+                String json = written instanceof java.sql.Clob clob ? clob.getSubString(1, (int) clob.length()) : written.toString();
+                last = new com.fasterxml.jackson.databind.ObjectMapper().readValue(json, Map.class);
+            } catch (Exception e) {
+                last = null; // unreadable: write the whole projection
+            }
+        }
+        Map<String, Object> changed = new java.util.LinkedHashMap<>();
+        for (var e : projection.entrySet()) {
+            if (last == null || !ReferralPatch.same(e.getValue(), last.get(e.getKey()))) {
+                changed.put(e.getKey(), e.getValue());
+            }
+        }
+        return changed;
+    }
+
     /** The first row of a collection answer, or null when empty. */
     @SuppressWarnings("unchecked")
     public Map<String, Object> firstRow(Map<String, Object> collection) {

@@ -42,12 +42,15 @@ public final class Reconciliation {
     }
 
     /**
-     * The first page's query: the configured filter, nothing else. Partner Center chooses the page size
-     * and continues with {@code @odata.nextLink}; {@code $top} is the total to return (OData), never a page size.
+     * The first page's query: the configured filter, in creation order (the list page marks the
+     * createdDateTime order "Required"; it is also the order that does not move while the run pages).
+     * Partner Center chooses the page size and continues with {@code @odata.nextLink}; {@code $top} is the
+     * total to return (OData), never a page size.
      */
     public String firstQuery() {
-        return referralFilter == null || referralFilter.isBlank() ? ""
-                : "$filter=" + URLEncoder.encode(referralFilter, StandardCharsets.UTF_8).replace("+", "%20");
+        String order = "$orderby=" + URLEncoder.encode("createdDateTime asc", StandardCharsets.UTF_8).replace("+", "%20");
+        return referralFilter == null || referralFilter.isBlank() ? order
+                : "$filter=" + URLEncoder.encode(referralFilter, StandardCharsets.UTF_8).replace("+", "%20") + "&" + order;
     }
 
     /**

@@ -31,7 +31,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 public final class ReferralPatch {
 
     private static final ObjectMapper JSON = new ObjectMapper();
-    private static final Set<String> STATUS = Set.of("/status", "/substatus", "/statusReason");
+    static final Set<String> STATUS = Set.of("/status", "/substatus", "/statusReason");
     private static final String SOLUTIONS = "/details/requirements/solutions";
 
     private final Map<String, String> owners;
@@ -71,13 +71,37 @@ public final class ReferralPatch {
      *
      * @param ops the JSON Patch (empty: nothing to send)
      * @param report conflicts for the audit trail (null when none)
-     * @param expected the referral as it will be once the patch is applied (what a 204 answer leaves us to record)
+     * @param expected the referral as it will be once the patch is applied
+     * @param lastKnown the referral as the ledger last had it (null when it has none)
+     * @param transition whether the patch carries a status transition
      */
-    public record Plan(List<Map<String, Object>> ops, String report, Map<String, Object> expected) {
+    public record Plan(List<Map<String, Object>> ops, String report, Map<String, Object> expected,
+            Map<String, Object> lastKnown, boolean transition) {
 
         public boolean changes() {
             return !ops.isEmpty();
         }
+
+        /** A refused transition can be left out and the rest sent on its own. */
+        public boolean transitionAndMore() {
+            return transition && ops.stream().anyMatch(o -> !STATUS.contains(o.get("path")));
+        }
+
+    }
+
+    /**
+     * The referral as far as the CRM holds it after a plan: the ledger's copy with the patch applied when
+     * it was, else the ledger's copy; null when the ledger has none (then nobody knows).
+     */
+    public Map<String, Object> heldByCrm(Plan plan, Boolean applied) {
+        if (plan == null || plan.lastKnown() == null) {
+            return null;
+        }
+        Map<String, Object> held = JSON.convertValue(plan.lastKnown(), new TypeReference<LinkedHashMap<String, Object>>() { });
+        if (Boolean.TRUE.equals(applied)) {
+            plan.ops().forEach(o -> put(held, o.get("path").toString(), o.get("value")));
+        }
+        return held;
     }
 
     /**
@@ -85,15 +109,19 @@ public final class ReferralPatch {
      *
      * @param referral the referral as last known (the ledger's copy, or just read after a 412)
      * @param crmProjection the opportunity's shared fields now (opportunity-to-referral-update)
-     * @param link the ledger row: {@code opportunity_projection} (the CRM's shared fields at the last sync)
-     *        and {@code referral_projection} (Partner Center's); null for a referral never synced
+     * @param link the ledger row: {@code opportunity_projection} (the CRM's shared fields at the last sync),
+     *        {@code referral_projection} (Partner Center's) and {@code referral_body}; null for a referral never synced
+     * @param skipTransition leave the status transition out (Partner Center refused it)
      */
-    @SuppressWarnings("unchecked")
-    public Plan plan(Map<String, Object> referral, Map<String, Object> crmProjection, Map<String, Object> link) {
+    public Plan plan(Map<String, Object> referral, Map<String, Object> crmProjection, Map<String, Object> link,
+            Boolean skipTransition) {
         Map<String, Object> lastPc = stored(link, "referral_projection");
         Map<String, Object> lastCrm = stored(link, "opportunity_projection");
-        if (lastCrm == null) {
-            lastCrm = lastPc; // rows written before the CRM side was kept: both sides were equal then
+        // Rows written before the CRM side was kept: both sides were equal then, for the fields they had;
+        // a field added since (sales stage, currency, sharing) is taken as it is now, not as a change.
+        boolean legacy = lastCrm == null && lastPc != null;
+        if (legacy) {
+            lastCrm = lastPc;
         }
         Map<String, Object> pc = sharedFields(referral);
         Map<String, Object> expected = JSON.convertValue(referral, new TypeReference<LinkedHashMap<String, Object>>() { });
@@ -106,46 +134,96 @@ public final class ReferralPatch {
                 throw new MappingException("opportunity-to-referral-update: " + path
                         + " is not a shared field (add it to field-owners.json with its owner)");
             }
-            Object crm = comparable(path, e.getValue());
-            if (crm == null && STATUS.contains(path)) {
-                continue; // the CRM asks for no transition
+            if (STATUS.contains(path) || (legacy && !lastCrm.containsKey(path))) {
+                continue; // the transition is planned as one unit, below
             }
-            Object crmBefore = lastCrm == null ? null : lastCrm.get(path);
-            if (lastCrm != null && same(crm, crmBefore)) {
+            Object crm = comparable(path, e.getValue());
+            if (lastCrm != null && same(crm, lastCrm.get(path))) {
                 continue; // the CRM did not change it: whatever Partner Center holds stays
             }
             Object pcNow = pc.get(path);
             if (same(crm, pcNow)) {
                 continue; // Partner Center holds it already
             }
-            boolean pcChanged = lastPc != null && !same(pcNow, lastPc.get(path));
-            if (pcChanged && !path.equals("/statusReason")) {
-                if (owners.get(path).equals("microsoft")) {
-                    report.add(path + ": both sides changed it; kept Partner Center's " + show(pcNow) + " (owner microsoft), CRM's "
-                            + show(crm) + " not sent");
-                    continue;
-                }
-                report.add(path + ": both sides changed it; CRM's " + show(crm) + " replaces Partner Center's " + show(pcNow)
-                        + " (owner partner)");
+            if (lastPc != null && !same(pcNow, lastPc.get(path)) && !wins(path, crm, pcNow, report)) {
+                continue;
             }
             Object value = path.equals(SOLUTIONS) ? solutionTags(e.getValue(), at(referral, SOLUTIONS)) : e.getValue();
-            Map<String, Object> op = new LinkedHashMap<>();
-            op.put("op", "replace");
-            op.put("path", path);
-            op.put("value", value);
-            ops.add(op);
+            ops.add(op(referral, path, value));
             put(expected, path, value);
         }
-        // A transition is sent whole: status with its substatus (Partner Center checks the pair).
-        if (ops.stream().anyMatch(o -> STATUS.contains(o.get("path")))) {
-            for (String path : List.of("/status", "/substatus")) {
-                if (ops.stream().noneMatch(o -> path.equals(o.get("path"))) && crmProjection.get(path) != null) {
-                    ops.add(new LinkedHashMap<>(Map.of("op", "replace", "path", path, "value", crmProjection.get(path))));
-                    put(expected, path, crmProjection.get(path));
-                }
+        boolean transition = !Boolean.TRUE.equals(skipTransition) && transition(referral, crmProjection, lastCrm, lastPc, pc,
+                ops, expected, report);
+        return new Plan(ops, report.isEmpty() ? null : String.join("; ", report), expected, lastKnown(link), transition);
+    }
+
+    /**
+     * Status, substatus and status reason are one transition (Partner Center checks the pair): sent whole
+     * when the CRM asks for one it did not ask for at the last sync and Partner Center is not there yet;
+     * when Microsoft moved the referral meanwhile, the owner of {@code /status} decides for all three.
+     */
+    private boolean transition(Map<String, Object> referral, Map<String, Object> crm, Map<String, Object> lastCrm,
+            Map<String, Object> lastPc, Map<String, Object> pc, List<Map<String, Object>> ops, Map<String, Object> expected,
+            List<String> report) {
+        Object status = crm.get("/status");
+        Object substatus = crm.get("/substatus");
+        if (status == null || substatus == null) {
+            return false; // the CRM asks for no transition
+        }
+        if (lastCrm != null && same(status, lastCrm.get("/status")) && same(substatus, lastCrm.get("/substatus"))) {
+            return false; // asked for at the last sync already
+        }
+        if (same(status, pc.get("/status")) && same(substatus, pc.get("/substatus"))) {
+            return false; // Partner Center is there
+        }
+        boolean pcMoved = lastPc != null && !(same(pc.get("/status"), lastPc.get("/status"))
+                && same(pc.get("/substatus"), lastPc.get("/substatus")));
+        if (pcMoved && !wins("/status", status + "/" + substatus, pc.get("/status") + "/" + pc.get("/substatus"), report)) {
+            return false;
+        }
+        for (String path : List.of("/status", "/substatus", "/statusReason")) {
+            Object value = crm.get(path);
+            if (value != null) {
+                ops.add(op(referral, path, value));
+                put(expected, path, value);
             }
         }
-        return new Plan(ops, report.isEmpty() ? null : String.join("; ", report), expected);
+        return true;
+    }
+
+    /** Both sides changed the field: whether the CRM's value goes out (owner partner); the loser is reported. */
+    private boolean wins(String path, Object crm, Object pcNow, List<String> report) {
+        if (owners.get(path).equals("microsoft")) {
+            report.add(path + ": both sides changed it; kept Partner Center's " + show(pcNow) + " (owner microsoft), CRM's "
+                    + show(crm) + " not sent");
+            return false;
+        }
+        report.add(path + ": both sides changed it; CRM's " + show(crm) + " replaces Partner Center's " + show(pcNow)
+                + " (owner partner)");
+        return true;
+    }
+
+    /** {@code replace} where the referral has the member, {@code add} where it has not (RFC 6902: replace needs it). */
+    private static Map<String, Object> op(Map<String, Object> referral, String path, Object value) {
+        Map<String, Object> op = new LinkedHashMap<>();
+        op.put("op", at(referral, path) == null ? "add" : "replace");
+        op.put("path", path);
+        op.put("value", value);
+        return op;
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Map<String, Object> lastKnown(Map<String, Object> link) {
+        Object body = link == null ? null : link.get("referral_body");
+        if (body == null) {
+            return null;
+        }
+        try {
+            String json = body instanceof java.sql.Clob clob ? clob.getSubString(1, (int) clob.length()) : body.toString();
+            return JSON.readValue(json, Map.class);
+        } catch (Exception e) {
+            return null;
+        }
     }
 
     /** The paths a patch changes, for the log and the audit trail ("/details/dealValue, /salesStage"). */

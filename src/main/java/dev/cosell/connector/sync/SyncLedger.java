@@ -195,8 +195,9 @@ public final class SyncLedger {
      * Writes what each side now holds, from the exchange properties the flows keep: {@code referral}
      * (as Partner Center returned it), {@code referralId}, {@code opportunityId}, {@code opportunityEtag}
      * (Dataverse version after our write), {@code projectionHash} (hash of the referral → opportunity
-     * projection), {@code crmProjection} and {@code crmProjectionHash} (the opportunity → referral projection
-     * and its hash). Absent values leave the stored ones as they are.
+     * projection; with it {@code projection} itself, what the opportunity now holds of the referral),
+     * {@code crmProjection} and {@code crmProjectionHash} (the opportunity → referral projection and its
+     * hash). Absent values leave the stored ones as they are.
      */
     @SuppressWarnings("unchecked")
     private void record(Exchange exchange, String direction, String origin) {
@@ -208,7 +209,7 @@ public final class SyncLedger {
         Object[] values = values(referral, referralId, exchange.getProperty("opportunityId", String.class),
                 exchange.getProperty("opportunityEtag", String.class), exchange.getProperty("projectionHash", String.class),
                 exchange.getProperty("crmProjectionHash", String.class), exchange.getProperty("crmProjection", Map.class),
-                direction);
+                exchange.getProperty("projectionHash") == null ? null : exchange.getProperty("projection", Map.class), direction);
         try (Connection c = dataSource.getConnection()) {
             upsert(c, values, origin);
         } catch (SQLException e) {
@@ -221,29 +222,33 @@ public final class SyncLedger {
             + " opportunity_version = coalesce(?, opportunity_version), opportunity_hash = coalesce(?, opportunity_hash),"
             + " referral_hash = coalesce(?, referral_hash), referral_projection = coalesce(?, referral_projection),"
             + " referral_body = coalesce(?, referral_body), opportunity_projection = coalesce(?, opportunity_projection),"
-            + " writing_since = null, last_direction = ?, updated_at = ? where referral_id = ?";
+            + " opportunity_written = coalesce(?, opportunity_written), writing_since = null, last_direction = ?, updated_at = ?"
+            + " where referral_id = ?";
     private static final String INSERT = "insert into sync_link (opportunity_id, engagement_id, state, referral_etag, referral_updated_at,"
             + " opportunity_version, opportunity_hash, referral_hash, referral_projection, referral_body, opportunity_projection,"
-            + " last_direction, updated_at, referral_id, origin, created_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+            + " opportunity_written, last_direction, updated_at, referral_id, origin, created_at)"
+            + " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
     /** The UPDATE's parameters (the INSERT's are these plus origin and created_at). */
     private Object[] values(Map<String, Object> referral, String referralId, String opportunityId, String opportunityEtag,
-            String projectionHash, String crmProjectionHash, Map<?, ?> crmProjection, String direction) {
+            String projectionHash, String crmProjectionHash, Map<?, ?> crmProjection, Map<?, ?> written, String direction) {
         String state = referral != null && "Closed".equalsIgnoreCase(String.valueOf(referral.get("status"))) ? "closed" : "linked";
         String projection;
         String body;
         String crmSide;
+        String writtenJson;
         try {
             projection = referral == null || referralPatch == null ? null
                     : CANONICAL.writeValueAsString(referralPatch.sharedFields(referral));
             body = referral == null ? null : CANONICAL.writeValueAsString(referral);
             crmSide = crmProjection == null ? null : CANONICAL.writeValueAsString(crmProjection);
+            writtenJson = written == null ? null : CANONICAL.writeValueAsString(written);
         } catch (Exception e) {
             throw new IllegalStateException(e);
         }
         return new Object[] { opportunityId, referral == null ? null : referral.get("engagementId"), state,
                 referral == null ? null : referral.get("eTag"), referral == null ? null : timestamp(referral.get("updatedDateTime")),
-                versionOf(opportunityEtag), projectionHash, crmProjectionHash, projection, body, crmSide, direction,
+                versionOf(opportunityEtag), projectionHash, crmProjectionHash, projection, body, crmSide, writtenJson, direction,
                 Timestamp.from(Instant.now()), referralId };
     }
 
@@ -293,8 +298,8 @@ public final class SyncLedger {
     }
 
     /** An opportunity the backfill created from a referral, with what the ledger keeps of both sides. */
-    public record Created(Map<String, Object> referral, String opportunityId, String opportunityEtag, String projectionHash,
-            Map<String, Object> crmProjection, String crmProjectionHash) {
+    public record Created(Map<String, Object> referral, String opportunityId, String opportunityEtag,
+            Map<String, Object> projection, String projectionHash, Map<String, Object> crmProjection, String crmProjectionHash) {
 
         String referralId() {
             return String.valueOf(referral.get("id"));
@@ -314,7 +319,7 @@ public final class SyncLedger {
         List<Object[]> rows = new ArrayList<>(created.size());
         for (Created k : created) {
             rows.add(values(k.referral(), k.referralId(), k.opportunityId(), k.opportunityEtag(), k.projectionHash(),
-                    k.crmProjectionHash(), k.crmProjection(), direction));
+                    k.crmProjectionHash(), k.crmProjection(), k.projection(), direction));
         }
         Timestamp now = Timestamp.from(Instant.now());
         try (Connection c = dataSource.getConnection()) {

@@ -8,9 +8,7 @@ import java.net.http.HttpResponse;
 import java.security.GeneralSecurityException;
 import java.security.KeyStore;
 import java.security.Signature;
-import java.security.cert.CertPathValidator;
 import java.security.cert.CertificateFactory;
-import java.security.cert.PKIXParameters;
 import java.security.cert.TrustAnchor;
 import java.security.cert.X509Certificate;
 import java.time.Duration;
@@ -58,6 +56,14 @@ import org.slf4j.LoggerFactory;
 public final class WebhookSignatureVerifier {
 
     private static final Logger LOG = LoggerFactory.getLogger(WebhookSignatureVerifier.class);
+
+    static {
+        // A signing certificate downloaded alone names its issuing CA in its Authority Information
+        // Access: let the JDK's path builder fetch it (off by default in the JDK).
+        if (System.getProperty("com.sun.security.enableAIAcaIssuers") == null) {
+            System.setProperty("com.sun.security.enableAIAcaIssuers", "true");
+        }
+    }
     private static final Duration CACHE_TTL = Duration.ofHours(12);
     private static final int MAX_CACHED = 32;
 
@@ -285,12 +291,21 @@ public final class WebhookSignatureVerifier {
         }
     }
 
+    /**
+     * Builds the certificate's path to a trusted root, as Microsoft's sample does with
+     * {@code certificate.Verify()}: the download may hold the leaf alone (its issuing CA then comes from
+     * the certificate's Authority Information Access, {@code com.sun.security.enableAIAcaIssuers}) or the
+     * leaf with its intermediates.
+     */
     private void checkChain(List<X509Certificate> chain) throws InvalidSignatureException {
         try {
-            PKIXParameters params = new PKIXParameters(anchors);
+            java.security.cert.X509CertSelector leaf = new java.security.cert.X509CertSelector();
+            leaf.setCertificate(chain.get(0));
+            java.security.cert.PKIXBuilderParameters params = new java.security.cert.PKIXBuilderParameters(anchors, leaf);
             params.setRevocationEnabled(false);
-            CertPathValidator.getInstance("PKIX").validate(CertificateFactory.getInstance("X.509")
-                    .generateCertPath(chain), params);
+            params.addCertStore(java.security.cert.CertStore.getInstance("Collection",
+                    new java.security.cert.CollectionCertStoreParameters(chain)));
+            java.security.cert.CertPathBuilder.getInstance("PKIX").build(params);
         } catch (GeneralSecurityException e) {
             throw new InvalidSignatureException("the signing certificate does not chain to a trusted CA: "
                     + e.getMessage());

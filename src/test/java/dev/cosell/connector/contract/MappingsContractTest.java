@@ -134,14 +134,21 @@ class MappingsContractTest {
         Map<String, Object> link = new HashMap<>();
         link.put("opportunity_projection", json(lastCrm));
         link.put("referral_projection", json(PATCH.sharedFields(referral)));
-        ReferralPatch.Plan plan = PATCH.plan(referral, crm, link);
+        ReferralPatch.Plan plan = PATCH.plan(referral, crm, link, false);
         JsonNode ops = JSON.valueToTree(plan.ops());
         assertEquals(List.of(), CONTRACT.problems(Shape.UpdateReferralDetails, ops), ops.toString());
         List<String> paths = new ArrayList<>();
         ops.forEach(op -> paths.add(op.path("op").asText() + " " + op.path("path").asText()));
-        assertTrue(paths.contains("replace /details/dealValue") && paths.contains("replace /salesStage")
+        assertTrue(paths.contains("replace /details/dealValue") && paths.contains("add /salesStage")
                 && paths.contains("replace /status") && paths.contains("replace /substatus"), paths.toString());
         assertFalse(paths.contains("replace /details/notes"), "unchanged in the CRM: not sent");
+        // A seller who empties the deal value sends nothing for it (the contract has no empty deal value).
+        Map<String, Object> cleared = opportunity("SQL");
+        cleared.put("estimatedvalue", null);
+        cleared.put("cosell_sharewithmicrosoftsellers", null);
+        Map<String, Object> clearedCrm = map("opportunity-to-referral-update", inputs(cleared, true, true));
+        assertFalse(clearedCrm.containsKey("/details/dealValue"), clearedCrm.toString());
+        assertFalse(clearedCrm.containsKey("/consent/consentToShareReferralWithMicrosoftSellers"), "an empty column is no answer");
         ops.forEach(op -> {
             if (op.path("path").asText().equals("/details/requirements/solutions")) {
                 assertTrue(op.path("value").isArray(), "a list for " + products.split(",").length + " product(s)");

@@ -110,6 +110,7 @@ class PartnerCenterEmulatorTest {
     /** A referral with what the contract requires (type, customerProfile, details) and a few documented fields. */
     static ObjectNode referral(String name) {
         ObjectNode r = JSON.createObjectNode().put("name", name).put("type", "Shared");
+        r.putObject("consent").put("consentToToShareInfoWithOthers", true).put("consentToContact", true);
         ObjectNode cp = r.putObject("customerProfile").put("name", name + " Inc").put("size", "10to50employees");
         cp.putObject("address").put("city", "Redmond").put("country", "US");
         r.putObject("details").put("dealValue", 1000).put("currency", "USD");
@@ -158,7 +159,7 @@ class PartnerCenterEmulatorTest {
                 .put("name", "Azure").put("solutionType", "Name");
         body.put("salesStage", "qualify");
         TestHttp.Resp r = user.send("POST", referrals, body.toString());
-        assertEquals(201, r.status(), r.body());
+        assertEquals(200, r.status(), r.body()); // CreateReferral: 200 in the swagger
         JsonNode c = r.json();
         assertEquals(List.of(), ContractSchema.partnerCenter().problems(ContractSchema.Shape.Referral, c), "the answer fits the contract");
         assertNotNull(c.path("id").textValue());
@@ -170,6 +171,8 @@ class PartnerCenterEmulatorTest {
         assertTrue(c.path("consent").path("consentToToShareInfoWithOthers").asBoolean(), "written as the contract spells it (sic)");
         assertEquals("Name", c.path("details").path("requirements").path("solutions").get(0).path("type").asText());
         assertEquals("Referral", c.path("attributes").path("objectType").asText());
+        assertEquals("Outgoing", c.path("direction").asText(), "created by the partner");
+        assertEquals(c.path("createdDateTime").asText(), c.path("acceptedDateTime").asText(), "outgoing: accepted as created");
         assertTrue(c.path("links").path("self").path("uri").asText().endsWith("/v1.0/engagements/referrals/"
                 + c.path("id").asText()));
 
@@ -177,6 +180,25 @@ class PartnerCenterEmulatorTest {
         assertEquals(200, got.status());
         assertEquals(c.path("eTag").asText(), got.json().path("eTag").asText());
         assertEquals(404, user.get(referrals + "/00000000-0000-0000-0000-000000000000").status());
+    }
+
+    @Test
+    void theCurrentCreateExamplesSolutionWithItsPublisherIsTaken() {
+        ObjectNode body = referral("Marketplace");
+        ((ObjectNode) body.path("details")).putObject("requirements").putArray("solutions").addObject().put("type", "Name")
+                .put("id", "SOL-15974-MQF").put("name", "Contoso-Ale_Test").put("publisherName", "Contoso_Test")
+                .put("solutionType", "3P");
+        body.put("direction", "Incoming").putArray("tags").add("set by the client");
+        TestHttp.Resp r = user.send("POST", referrals, body.toString());
+        assertEquals(200, r.status(), r.body());
+        JsonNode tag = r.json().path("details").path("requirements").path("solutions").get(0);
+        assertEquals("Name", tag.path("type").asText());
+        assertEquals("3P", tag.path("solutionType").asText());
+        assertEquals("Contoso_Test", tag.path("publisherName").asText());
+        assertEquals("Outgoing", r.json().path("direction").asText(), "read-only in the swagger: the client's value is ignored");
+        assertFalse(r.json().has("tags"));
+        assertTrue(pc.referrals().contractViolations().stream().anyMatch(v -> v.contains("read-only property 'direction'")),
+                "and noted: a client should not send it");
     }
 
     @Test
@@ -214,7 +236,7 @@ class PartnerCenterEmulatorTest {
                 "10001to20000employees", "Morethan20000employees")) {
             ObjectNode ok = referral("Size " + size);
             ((ObjectNode) ok.path("customerProfile")).put("size", size);
-            assertEquals(201, user.send("POST", referrals, ok.toString()).status(), size);
+            assertEquals(200, user.send("POST", referrals, ok.toString()).status(), size);
         }
     }
 
@@ -246,8 +268,10 @@ class PartnerCenterEmulatorTest {
         assertNotEquals(etag, now.path("eTag").asText());
 
         // With If-Match: a stale eTag is refused; with Prefer: return=representation, the referral comes back.
-        String ops = "[{\"op\":\"replace\",\"path\":\"/details/notes\",\"value\":\"workshop\"},"
-                + "{\"op\":\"replace\",\"path\":\"/salesStage\",\"value\":\"Develop\"},"
+        // (the referral has no notes and no sales stage yet: RFC 6902 'add', 'replace' would be refused)
+        assertPatchRefused(url, "[{\"op\":\"replace\",\"path\":\"/salesStage\",\"value\":\"Develop\"}]", "'add' it");
+        String ops = "[{\"op\":\"add\",\"path\":\"/details/notes\",\"value\":\"workshop\"},"
+                + "{\"op\":\"add\",\"path\":\"/salesStage\",\"value\":\"Develop\"},"
                 + "{\"op\":\"add\",\"path\":\"/team/-\",\"value\":{\"email\":\"jane.doe@contoso.com\",\"firstName\":\"Jane\",\"lastName\":\"Doe\"}}]";
         assertEquals(412, user.send("PATCH", url, ops, "If-Match", etag).status());
         TestHttp.Resp full = user.send("PATCH", url, ops, "If-Match", now.path("eTag").asText(), "Prefer", "return=representation");
@@ -357,6 +381,11 @@ class PartnerCenterEmulatorTest {
     private TestHttp.Resp put(JsonNode current, String status, String substatus) {
         ObjectNode body = (ObjectNode) current.deepCopy();
         body.remove("links");
+        // a well-behaved client leaves out what the swagger marks read-only (the service sets it)
+        for (String readOnly : List.of("registrations", "registrationStatus", "quality", "isSpam", "direction", "tags",
+                "acceptedDateTime", "closedDateTime")) {
+            body.remove(readOnly);
+        }
         body.put("status", status).put("substatus", substatus);
         return user.send("PUT", referrals + "/" + current.path("id").asText(), body.toString(), "If-Match",
                 current.path("eTag").asText());

@@ -46,7 +46,8 @@ public final class PartnerCenterEmulator extends Emulator {
     static final String REFERRALS = "/v1.0/engagements/referrals";
     static final String WEBHOOKS = "/webhooks/v1/registration";
     static final List<String> EVENTS = List.of("test-created", "referral-created", "referral-updated",
-            "subscription-updated", "usagerecords-thresholdExceeded", "azure-billing-updated");
+            "related-referral-created", "related-referral-updated", "subscription-updated", "usagerecords-thresholdExceeded",
+            "azure-billing-updated");
 
     private final EntraIdEmulator entra;
     private final ReferralBook referrals;
@@ -118,7 +119,7 @@ public final class PartnerCenterEmulator extends Emulator {
             body.putObject("inviteContext").put("notes", "Co-sell opportunity from Microsoft")
                     .putObject("invitedBy").put("organizationId", "msft").put("organizationName", "Microsoft");
         }
-        ObjectNode created = referrals.create(tenant, body, partnerOrganization(tenant), "Contoso Partner (sandbox)");
+        ObjectNode created = referrals.create(tenant, body, partnerOrganization(tenant), "Contoso Partner (sandbox)", "Incoming");
         publish(tenant, "referral-created", created);
         return created;
     }
@@ -154,7 +155,7 @@ public final class PartnerCenterEmulator extends Emulator {
 
     @Override
     protected void routes() {
-        router.get(CERTIFICATE_PATH).handler(ctx -> certificate(ctx, pki.signingCertificate()));
+        router.get(CERTIFICATE_PATH).handler(ctx -> certificate(ctx, pki.signingCertificate(), pki.issuingCertificate()));
         router.get(IMPOSTOR_CERTIFICATE_PATH).handler(ctx -> certificate(ctx, pki.impostorSigningCertificate()));
         // A tarpit on the certificate host: answers nothing for a minute (what an attacker's URL on an
         // allowed host would do to a receiver that downloads on the request thread).
@@ -181,10 +182,15 @@ public final class PartnerCenterEmulator extends Emulator {
         admin();
     }
 
-    private void certificate(RoutingContext ctx, java.security.cert.X509Certificate certificate) {
+    /** The certificate, then the CAs that issued it (PEM, one after the other). */
+    private void certificate(RoutingContext ctx, java.security.cert.X509Certificate... chain) {
         try {
-            ctx.response().putHeader("Content-Type", "application/pkix-cert")
-                    .end(Buffer.buffer(certificate.getEncoded()));
+            StringBuilder pem = new StringBuilder();
+            for (var c : chain) {
+                pem.append("-----BEGIN CERTIFICATE-----\n").append(java.util.Base64.getMimeEncoder(64, "\n".getBytes())
+                        .encodeToString(c.getEncoded())).append("\n-----END CERTIFICATE-----\n");
+            }
+            ctx.response().putHeader("Content-Type", "application/x-pem-file").end(pem.toString());
         } catch (CertificateEncodingException e) {
             ctx.response().setStatusCode(500).end();
         }
@@ -238,7 +244,8 @@ public final class PartnerCenterEmulator extends Emulator {
             error(ctx, 400, "InvalidInput", "The request body must be a JSON referral.");
             return;
         }
-        referralWrite(ctx, 201, () -> {
+        // CreateReferral answers 200 with the referral (the swagger declares 200 only).
+        referralWrite(ctx, 200, () -> {
             String tenant = tenantOf(ctx);
             ObjectNode created = referrals.create(tenant, body, partnerOrganization(tenant), "Contoso Partner (sandbox)");
             publish(tenant, "referral-created", created);
@@ -271,7 +278,7 @@ public final class PartnerCenterEmulator extends Emulator {
             error(ctx, 400, "InvalidInput", "The request body must be a JSON Patch document.");
             return;
         }
-        boolean representation = String.valueOf(ctx.request().getHeader("Prefer")).contains("return=representation");
+        boolean representation = !patchAlways204 && String.valueOf(ctx.request().getHeader("Prefer")).contains("return=representation");
         referralWrite(ctx, representation ? 200 : 204, () -> {
             String tenant = tenantOf(ctx);
             ObjectNode updated = referrals.patch(tenant, ctx.pathParam("id"), body, ctx.request().getHeader("If-Match"));
@@ -591,6 +598,15 @@ public final class PartnerCenterEmulator extends Emulator {
     }
 
     private volatile boolean refuseListFilters;
+    private volatile boolean patchAlways204;
+
+    /**
+     * Used by tests: PATCH answers 204 without a body even when asked for the referral (the swagger
+     * declares 204 only; the patch page documents the body with Prefer: return=representation).
+     */
+    public void setPatchAlways204(boolean always) {
+        this.patchAlways204 = always;
+    }
 
     /** Used by tests: a service that refuses every list $filter (400), to check what a client falls back to. */
     public void setRefuseListFilters(boolean refuse) {

@@ -110,10 +110,19 @@ public final class ReferralBook {
     static final Set<String> FILTERABLE = Set.of("engagementId", "status", "substatus", "updatedDateTime", "email",
             "qualification", "type", "direction");
 
-    private record Key(String sort, String id) {
+    /** A position in a list order: the time (compared as instants, not as text) and the id. */
+    private record Key(Instant sort, String id) {
+
+        static Key of(String time, String id) {
+            return new Key(Instant.parse(time), id);
+        }
     }
 
     private static final Comparator<Key> ORDER = Comparator.comparing(Key::sort).thenComparing(Key::id);
+
+    /** Read-only in the swagger: set by the service; a client's values are ignored (and recorded as a contract note). */
+    static final List<String> READ_ONLY = List.of("registrations", "registrationStatus", "quality", "isSpam", "direction",
+            "tags", "acceptedDateTime", "closedDateTime");
 
     private final Map<String, Map<String, ObjectNode>> byTenant = new ConcurrentHashMap<>();
     /** Per tenant, by (createdDateTime, id): the usual order, kept up to date (100,000 referrals page fast). */
@@ -174,7 +183,7 @@ public final class ReferralBook {
         ODataFilter.Predicate predicate = predicate(filter);
         Map<String, ObjectNode> rows = tenant(tenant);
         Iterator<Map.Entry<Key, String>> view = view(tenant, byUpdated, desc, token == null ? null
-                : new Key(token.path("s").asText(), token.path("i").asText()));
+                : Key.of(token.path("s").asText(), token.path("i").asText()));
 
         int size = remaining == null ? PAGE_SIZE : Math.min(PAGE_SIZE, remaining);
         ArrayNode value = JSON.createArrayNode();
@@ -207,7 +216,7 @@ public final class ReferralBook {
         page.put("@odata.count", query.count() ? matching : value.size());
         page.set("value", value);
         if (more) {
-            ObjectNode next = JSON.createObjectNode().put("s", last.sort()).put("i", last.id());
+            ObjectNode next = JSON.createObjectNode().put("s", last.sort().toString()).put("i", last.id());
             next.put("o", orderby == null ? "" : orderby);
             putOrNull(next, "f", filter);
             if (remaining != null) {
@@ -224,8 +233,10 @@ public final class ReferralBook {
         if (byUpdated) {
             // Updated order changes with every write: sorted per request (the emulator's lists are small).
             index = new ConcurrentSkipListMap<>(ORDER);
+            // (a referral updated between two pages moves: it can show twice or not at all, as with any
+            // service paging on a changing key; createdDateTime, the backfill's order, does not move)
             for (ObjectNode r : tenant(tenant).values()) {
-                index.put(new Key(r.path("updatedDateTime").asText(), r.path("id").asText()), r.path("id").asText());
+                index.put(Key.of(r.path("updatedDateTime").asText(), r.path("id").asText()), r.path("id").asText());
             }
         } else {
             index = byCreated.computeIfAbsent(tenant, t -> new ConcurrentSkipListMap<>(ORDER));
@@ -243,8 +254,19 @@ public final class ReferralBook {
      * Microsoft-originated referral (admin API) passes its own inviteContext.
      */
     public ObjectNode create(String tenant, JsonNode body, String organizationId, String organizationName) {
+        return create(tenant, body, organizationId, organizationName, "Outgoing");
+    }
+
+    /**
+     * @param direction Outgoing for a referral a partner creates (the Referrals API), Incoming for one
+     *        Microsoft sends it (the admin API)
+     */
+    public ObjectNode create(String tenant, JsonNode body, String organizationId, String organizationName, String direction) {
         ObjectNode r = normalize(body);
         check(Shape.NewReferral, r);
+        if (direction.equals("Outgoing")) {
+            ignoreReadOnly("POST", r);
+        }
         if (r.path("customerProfile").path("name").asText("").isBlank()) {
             throw new ReferralException(400, "InvalidInput", "customerProfile.name is required.");
         }
@@ -261,15 +283,20 @@ public final class ReferralBook {
         if (!r.hasNonNull("expirationDateTime")) {
             r.put("expirationDateTime", now.plus(14, ChronoUnit.DAYS).truncatedTo(ChronoUnit.DAYS).toString());
         }
-        // New referrals start New/Pending, whatever the body says.
+        // New referrals start New/Pending, whatever the body says; an outgoing one is accepted as it is
+        // created (the referral-resources page: "For outgoing referrals, it's same date as referral creation").
         r.put("status", "New");
         r.put("substatus", "Pending");
+        r.put("direction", direction);
+        if (direction.equals("Outgoing")) {
+            r.put("acceptedDateTime", now.toString());
+        }
         r.remove("links");
         r.putObject("attributes").put("objectType", "Referral");
         r.put("eTag", nextETag());
         tenant(tenant).put(id, r);
         byCreated.computeIfAbsent(tenant, t -> new ConcurrentSkipListMap<>(ORDER))
-                .put(new Key(r.path("createdDateTime").asText(), id), id);
+                .put(Key.of(r.path("createdDateTime").asText(), id), id);
         return served(withLinks(r));
     }
 
@@ -284,14 +311,17 @@ public final class ReferralBook {
         ObjectNode r = normalize(body);
         r.remove("links");
         check(Shape.NewReferral, r);
+        ignoreReadOnly("PUT", r);
         if (r.hasNonNull("id") && !id.equals(r.path("id").asText())) {
             throw new ReferralException(400, "InvalidInput", "The id in the body (" + r.path("id").asText()
                     + ") does not match the referral in the URL (" + id + ").");
         }
         validateTransition(current, r);
         // Server-owned properties are kept as they were.
-        for (String k : List.of("id", "engagementId", "organizationId", "organizationName", "createdDateTime",
-                "attributes", "registrations", "registrationStatus")) {
+        List<String> serverOwned = new ArrayList<>(List.of("id", "engagementId", "organizationId", "organizationName",
+                "createdDateTime", "attributes"));
+        serverOwned.addAll(READ_ONLY);
+        for (String k : serverOwned) {
             if (current.has(k)) {
                 r.set(k, current.get(k));
             }
@@ -362,7 +392,7 @@ public final class ReferralBook {
             ObjectNode n = normalize(r);
             n.put("eTag", nextETag());
             rows.put(n.path("id").asText(), n);
-            index.put(new Key(n.path("createdDateTime").asText(), n.path("id").asText()), n.path("id").asText());
+            index.put(Key.of(n.path("createdDateTime").asText(), n.path("id").asText()), n.path("id").asText());
         }
     }
 
@@ -379,18 +409,22 @@ public final class ReferralBook {
                 .put("eTag", nextETag());
         beyondContract.add(id);
         tenant(tenant).put(id, r);
-        byCreated.computeIfAbsent(tenant, t -> new ConcurrentSkipListMap<>(ORDER)).put(new Key(now, id), id);
+        byCreated.computeIfAbsent(tenant, t -> new ConcurrentSkipListMap<>(ORDER)).put(Key.of(now, id), id);
         return withLinks(r);
     }
 
     public void clear() {
         byTenant.clear();
         byCreated.clear();
+        violations.clear();
+        requestNotes.clear();
     }
 
-    /** Bodies this book served or was about to store that broke the contract (should stay empty). */
+    /** Bodies this book served that broke the contract, and read-only properties clients sent (should stay empty). */
     public List<String> contractViolations() {
-        return List.copyOf(violations);
+        List<String> out = new ArrayList<>(violations);
+        out.addAll(requestNotes);
+        return out;
     }
 
     // ------------------------------------------------------------------------------------- helpers
@@ -424,6 +458,19 @@ public final class ReferralBook {
         if (!ifMatch.trim().equals("*") && !bare(ifMatch).equals(bare(current.path("eTag").asText()))) {
             throw new ReferralException(412, "PreconditionFailed", "The referral was changed by someone else: eTag "
                     + ifMatch.trim() + " is not the current one. Read the referral again and retry.");
+        }
+    }
+
+    /** Contract notes on requests the book took anyway (read-only properties a client sent). */
+    private final List<String> requestNotes = new CopyOnWriteArrayList<>();
+
+    /** The swagger's read-only properties a client sent are ignored, as the service ignores them, and noted. */
+    private void ignoreReadOnly(String method, ObjectNode r) {
+        for (String k : READ_ONLY) {
+            if (r.has(k)) {
+                requestNotes.add(method + " sent the read-only property '" + k + "'");
+                r.remove(k);
+            }
         }
     }
 
@@ -509,13 +556,15 @@ public final class ReferralBook {
         for (int i = 0; i < parts.length - 1; i++) {
             String part = parts[i];
             JsonNode next = parent.isArray() ? parent.get(index(part, parent.size(), path)) : parent.get(part);
-            if (next == null || next.isNull()) {
-                if (parent.isArray()) {
-                    throw new ReferralException(400, "InvalidInput", "The path " + path + " names an element that does not exist.");
-                }
-                // a list when the path goes on into it (/team/-), else an object
-                next = parts[i + 1].equals("-") || parts[i + 1].matches("\\d+") ? ((ObjectNode) parent).putArray(part)
-                        : ((ObjectNode) parent).putObject(part);
+            if ((next == null || next.isNull()) && i == parts.length - 2 && parts[i + 1].equals("-") && parent.isObject()) {
+                // a list of the referral's model that holds nothing yet (registrations, team): the swagger's
+                // own CreateDealRegistration adds to /registrations/- on referrals that have none
+                next = ((ObjectNode) parent).putArray(part);
+            }
+            if (next == null || next.isNull() || next.isValueNode()) {
+                // RFC 6902: the target's parent must exist (the patch page cites it)
+                throw new ReferralException(400, "InvalidInput", "The path " + path + " goes through '" + part
+                        + "', which the referral does not have.");
             }
             parent = next;
         }
@@ -535,6 +584,10 @@ public final class ReferralBook {
             throw new ReferralException(400, "InvalidInput", "The path " + path + " appends to a list that is not a list.");
         } else {
             JsonNode existing = parent.get(last);
+            if (op.equals("replace") && existing == null) {
+                // RFC 6902: replace needs the member; add creates it
+                throw new ReferralException(400, "InvalidInput", "The path " + path + " names nothing the referral has: 'add' it.");
+            }
             if (op.equals("add") && existing instanceof ArrayNode && !value.isArray()) {
                 throw new ReferralException(400, "InvalidInput", "The path " + path + " names a list: add its element at " + path + "/-.");
             }
@@ -682,10 +735,12 @@ public final class ReferralBook {
             ObjectNode out = JSON.createObjectNode();
             n.fields().forEachRemaining(e -> {
                 String name = CANONICAL.getOrDefault(e.getKey().toLowerCase(Locale.ROOT), e.getKey());
-                if (name.equals("solutionType")) {
-                    name = "type"; // SolutionTag: the table's SolutionType, the examples' type
-                }
                 JsonNode v = normalizeValue(e.getValue());
+                if (name.equals("solutionType") && !n.has("type") && v.isTextual()
+                        && List.of("none", "category", "name").contains(v.asText().toLowerCase(Locale.ROOT))) {
+                    name = "type"; // the 2019 SolutionTag table's SolutionType is the examples' type
+                    v = JSON.getNodeFactory().textNode(Character.toUpperCase(v.asText().charAt(0)) + v.asText().substring(1).toLowerCase(Locale.ROOT));
+                }
                 List<String> allowed = ENUMS.get(name);
                 if (allowed != null && v.isTextual()) {
                     String text = v.asText();

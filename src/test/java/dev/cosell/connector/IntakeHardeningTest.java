@@ -168,4 +168,63 @@ class IntakeHardeningTest {
         await().atMost(Duration.ofSeconds(10)).until(() -> count("select count(*) from webhook_inbox where state = 'received'") == 0);
         assertEquals(writes, harness.sandbox.dataverse().calls().entries().stream().filter(e -> !e.method().equals("GET")).count());
     }
+
+    @Test
+    void aCertificateUrlOffTheAllowedPortIsRefusedAtOnce() throws Exception {
+        String body = "{\"EventName\":\"referral-created\",\"ResourceUri\":\"https://x/engagements/v1/referrals/abc\"}";
+        long t = System.nanoTime();
+        HttpResponse<String> r = post("", "application/json", body.getBytes(StandardCharsets.UTF_8), "Authorization",
+                "Signature AAAA", "x-ms-certificate-url", "https://127.0.0.1:1/certificates/x.cer", "x-ms-signature-algorithm",
+                "rsa-sha256");
+        assertEquals(401, r.statusCode());
+        assertTrue(r.body().contains("allowed host and port"), r.body());
+        assertTrue((System.nanoTime() - t) / 1_000_000 < 1000, "refused without a download");
+    }
+
+    @Test
+    void genuineDeliveriesNeverWaitBehindATarpitCertificateUrl() throws Exception {
+        // The genuine certificate is cached by a first genuine post.
+        String genuine = "{\"EventName\":\"referral-updated\",\"ResourceUri\":\"https://api.partnercenter.microsoft.com/"
+                + "engagements/v1/referrals/0c5e2b1e-0000-4000-8000-00000000000";
+        assertEquals(200, signed(genuine + "0\",\"ResourceChangeUtcDate\":\"2026-01-01T00:00:00Z\"}").statusCode());
+        String bait = "{\"EventName\":\"referral-created\",\"ResourceUri\":\"https://x/engagements/v1/referrals/abc\"}";
+        var pool = java.util.concurrent.Executors.newFixedThreadPool(40);
+        try {
+            List<java.util.concurrent.Future<HttpResponse<String>>> tarpit = new ArrayList<>();
+            for (int i = 0; i < 20; i++) {
+                String url = pc.tarpitCertificateUrl("t" + i);
+                tarpit.add(pool.submit(() -> post("", "application/json", bait.getBytes(StandardCharsets.UTF_8), "Authorization",
+                        "Signature AAAA", "x-ms-certificate-url", url, "x-ms-signature-algorithm", "rsa-sha256")));
+            }
+            await().atMost(Duration.ofSeconds(5)).until(() -> pc.tarpitRequests() >= 1);
+            List<java.util.concurrent.Future<Long>> genuineMs = new ArrayList<>();
+            for (int i = 1; i <= 20; i++) {
+                String event = genuine + (i % 10) + "\",\"ResourceChangeUtcDate\":\"2026-01-01T00:00:" + (10 + i) + "Z\"}";
+                genuineMs.add(pool.submit(() -> {
+                    long t = System.nanoTime();
+                    assertEquals(200, signed(event).statusCode());
+                    return (System.nanoTime() - t) / 1_000_000;
+                }));
+            }
+            List<Long> times = new ArrayList<>();
+            for (var f : genuineMs) {
+                times.add(f.get());
+            }
+            times.sort(null);
+            assertTrue(times.get(times.size() - 1) < 1000, "genuine deliveries during the tarpit, ms: " + times);
+            for (var f : tarpit) {
+                assertEquals(401, f.get().statusCode());
+            }
+            assertTrue(pc.tarpitRequests() <= 4, "at most 4 downloads in flight: " + pc.tarpitRequests());
+            // A URL that failed is refused at once for a while (no second download).
+            int downloads = pc.tarpitRequests();
+            long t = System.nanoTime();
+            HttpResponse<String> again = post("", "application/json", bait.getBytes(StandardCharsets.UTF_8), "Authorization",
+                    "Signature AAAA", "x-ms-certificate-url", pc.tarpitCertificateUrl("t0"), "x-ms-signature-algorithm", "rsa-sha256");
+            assertEquals(401, again.statusCode());
+            assertTrue((System.nanoTime() - t) / 1_000_000 < 1000 && pc.tarpitRequests() == downloads, again.body());
+        } finally {
+            pool.shutdownNow();
+        }
+    }
 }

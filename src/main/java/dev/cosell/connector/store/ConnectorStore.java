@@ -52,7 +52,8 @@ public final class ConnectorStore implements Service {
      * a directory only this user may read (0700, its files 0600) and has a password; one created before
      * it had one gets it now.
      */
-    public static ConnectorStore open(Settings s) {
+    public static ConnectorStore open(Settings configured) {
+        Settings s = new Settings(durable(configured.url()), configured.user(), configured.password(), configured.poolSize());
         if (s.url().startsWith("jdbc:h2:file:")) {
             Path file = Path.of(s.url().substring("jdbc:h2:file:".length()).split(";")[0]);
             privateDirectory(file.toAbsolutePath().getParent());
@@ -83,6 +84,26 @@ public final class ConnectorStore implements Service {
             ds.close();
             throw e;
         }
+    }
+
+    /**
+     * An embedded H2 file commits to the file at each transaction ({@code WRITE_DELAY=0}; H2's default
+     * is 500 ms later): a webhook event answered 200 is in the inbox even if the process is killed right
+     * after. Added when the URL does not say; a URL that asks for a delay is refused.
+     */
+    static String durable(String url) {
+        if (!url.startsWith("jdbc:h2:file:")) {
+            return url;
+        }
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("(?i);WRITE_DELAY=([^;]*)").matcher(url);
+        if (!m.find()) {
+            return url + ";WRITE_DELAY=0";
+        }
+        if (!m.group(1).trim().equals("0")) {
+            throw new IllegalArgumentException("store.url sets WRITE_DELAY=" + m.group(1) + ": the embedded store must "
+                    + "write each commit at once (WRITE_DELAY=0), or events answered 200 can be lost in a crash");
+        }
+        return url;
     }
 
     public DataSource dataSource() {

@@ -37,6 +37,21 @@ class ConnectorStoreTest {
     }
 
     @Test
+    void anEmbeddedStoreWritesEachCommitAtOnceWhateverItsUrlSays(@TempDir Path dir) throws Exception {
+        ConnectorStore.Settings settings = StoreTarget.h2(dir); // no WRITE_DELAY in the URL: H2 would wait 500 ms
+        try (ConnectorStore store = ConnectorStore.open(settings); var c = store.dataSource().getConnection();
+                var rs = c.createStatement().executeQuery(
+                        "select setting_value from information_schema.settings where setting_name = 'WRITE_DELAY'")) {
+            org.junit.jupiter.api.Assertions.assertTrue(rs.next());
+            assertEquals("0", rs.getString(1));
+        }
+        var delayed = new ConnectorStore.Settings(settings.url() + ";WRITE_DELAY=500", "sa", "", 2);
+        var refused = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> ConnectorStore.open(delayed));
+        org.junit.jupiter.api.Assertions.assertTrue(refused.getMessage().contains("WRITE_DELAY=0"), refused.getMessage());
+    }
+
+    @Test
     void migratesPostgres() throws Exception {
         ConnectorStore.Settings settings = StoreTarget.postgres();
         try (ConnectorStore store = ConnectorStore.open(settings)) {

@@ -145,8 +145,11 @@ public class ConnectorConfiguration implements CamelConfiguration {
         registry.bind("partnerCenterEvents", new PartnerCenterEvents(settings.getInt("partnercenter.webhook.max-body-bytes",
                 65536), List.of(settings.get("partnercenter.webhook.events", "referral-created,referral-updated").split(","))));
         registry.bind("webhookResponseHeaders", new dev.cosell.connector.webhook.OwnResponseHeaders());
-        context.addStartupListener(new dev.cosell.connector.webhook.WebhookServerErrors(settings.getInt(
-                "partnercenter.webhook.max-body-bytes", 65536)));
+        var serverErrors = new dev.cosell.connector.webhook.WebhookServerErrors(settings.getInt(
+                "partnercenter.webhook.max-body-bytes", 65536), settings.get("partnercenter.webhook.path",
+                        "/webhooks/partner-center"), settings.getInt("camel.server.port", 8080));
+        context.getManagementStrategy().addEventNotifier(serverErrors);
+        org.apache.camel.support.service.ServiceHelper.startService(serverErrors);
         registry.bind("webhookInbox", new dev.cosell.connector.webhook.WebhookInbox(
                 java.time.Duration.ofMillis(settings.getInt("partnercenter.webhook.inbox-requeue-after-ms", 600_000)),
                 java.time.Duration.ofDays(settings.getInt("partnercenter.webhook.inbox-retention-days", 30))));

@@ -145,10 +145,7 @@ public final class SandboxPki {
     /** TLS context the emulators serve with. */
     public SSLContext serverSslContext() {
         try {
-            KeyStore ks = KeyStore.getInstance("PKCS12");
-            ks.load(null, null);
-            ks.setKeyEntry("tls", tlsKeys.getPrivate(), STORE_PASSWORD.toCharArray(),
-                    new X509Certificate[] { tlsCertificate, caCertificate });
+            KeyStore ks = serverKeyStore();
             KeyManagerFactory kmf = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
             kmf.init(ks, STORE_PASSWORD.toCharArray());
             SSLContext ctx = SSLContext.getInstance("TLS");
@@ -157,6 +154,14 @@ public final class SandboxPki {
         } catch (GeneralSecurityException | IOException e) {
             throw new IllegalStateException(e);
         }
+    }
+
+    private KeyStore serverKeyStore() throws GeneralSecurityException, IOException {
+        KeyStore ks = KeyStore.getInstance("PKCS12");
+        ks.load(null, null);
+        ks.setKeyEntry("tls", tlsKeys.getPrivate(), STORE_PASSWORD.toCharArray(),
+                new X509Certificate[] { tlsCertificate, caCertificate });
+        return ks;
     }
 
     /** A client TLS context trusting only the sandbox CA (for tests and the sandbox's own webhook sender). */
@@ -197,6 +202,23 @@ public final class SandboxPki {
             throw new IllegalStateException(e);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
+        }
+    }
+
+    /**
+     * Writes the emulators' TLS certificate (127.0.0.1, localhost) and key as a PKCS12 key store
+     * (password {@value #STORE_PASSWORD}): a connector serving its webhook over HTTPS in tests.
+     */
+    public Path writeServerKeyStore(Path file) {
+        try {
+            KeyStore ks = serverKeyStore();
+            Files.createDirectories(file.toAbsolutePath().getParent());
+            try (OutputStream out = Files.newOutputStream(file)) {
+                ks.store(out, STORE_PASSWORD.toCharArray());
+            }
+            return file;
+        } catch (GeneralSecurityException | IOException e) {
+            throw new IllegalStateException("cannot write the server key store", e);
         }
     }
 

@@ -43,9 +43,20 @@ final class ConnectorProcess implements AutoCloseable {
     private final List<long[]> heapSamples = new ArrayList<>(); // {millis, heap used, live data after GC}
     private volatile long peakRssKb;
 
-    private ConnectorProcess(Process process, int managementPort) {
+    private final Path workDir;
+    private final String heap;
+    private final Map<String, String> props;
+    private final int webhookPort;
+    private final Path log;
+
+    private ConnectorProcess(Process process, Path workDir, String heap, Map<String, String> props, int webhookPort, Path log) {
         this.process = process;
-        this.managementPort = managementPort;
+        this.managementPort = Integer.parseInt(props.get("camel.management.port"));
+        this.workDir = workDir;
+        this.heap = heap;
+        this.props = props;
+        this.webhookPort = webhookPort;
+        this.log = log;
     }
 
     /** Starts the connector JVM with the sandbox's properties plus {@code extra}, and waits until it serves. */
@@ -59,12 +70,16 @@ final class ConnectorProcess implements AutoCloseable {
         }
         Files.createDirectories(workDir);
         int webhookPort = freePort();
-        int managementPort = freePort();
-        Map<String, String> props = sandbox.connectorProperties(workDir, webhookPort);
+        Map<String, String> props = new java.util.LinkedHashMap<>(sandbox.connectorProperties(workDir, webhookPort));
         props.put("store.url", "jdbc:h2:file:" + workDir.toAbsolutePath().resolve("store") + ";MODE=PostgreSQL;"
                 + "DATABASE_TO_LOWER=TRUE;DEFAULT_NULL_ORDERING=HIGH");
-        props.put("camel.management.port", String.valueOf(managementPort));
+        props.put("camel.management.port", String.valueOf(freePort()));
         props.putAll(extra);
+        return launch(workDir, heap, props, webhookPort, name, true);
+    }
+
+    private static ConnectorProcess launch(Path workDir, String heap, Map<String, String> props, int webhookPort,
+            String name, boolean sample) throws Exception {
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-Xmx" + heap));
         // e.g. BENCH_CONNECTOR_JVM_OPTS="-XX:StartFlightRecording=filename=target/bench/connector.jfr,settings=profile"
@@ -78,12 +93,44 @@ final class ConnectorProcess implements AutoCloseable {
             cmd.add("--set");
             cmd.add(k + "=" + v);
         });
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true)
-                .redirectOutput(workDir.resolve(name + ".log").toFile()).start();
-        ConnectorProcess c = new ConnectorProcess(p, managementPort);
+        Path log = workDir.resolve(name + ".log");
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        ConnectorProcess c = new ConnectorProcess(p, workDir, heap, props, webhookPort, log);
         c.awaitServing();
-        c.sampler.scheduleAtFixedRate(c::sample, 0, 500, TimeUnit.MILLISECONDS);
+        if (sample) {
+            c.sampler.scheduleAtFixedRate(c::sample, 0, 500, TimeUnit.MILLISECONDS);
+        }
         return c;
+    }
+
+    /**
+     * The same connector started again after {@link #kill}: same store, ports and properties (a restart
+     * by a supervisor). Waits until it serves.
+     */
+    ConnectorProcess restart(String name) throws Exception {
+        if (process.isAlive()) {
+            throw new IllegalStateException("restart after kill, not beside a running node");
+        }
+        return launch(workDir, heap, props, webhookPort, name, true);
+    }
+
+    /** SIGKILL: no shutdown hook, no graceful stop, as a crash or an OOM killer would end it. */
+    void kill() throws InterruptedException {
+        sampler.shutdownNow();
+        process.destroyForcibly();
+        process.waitFor();
+    }
+
+    String webhookUrl() {
+        return "http://127.0.0.1:" + webhookPort + props.getOrDefault("partnercenter.webhook.path", "/webhooks/partner-center");
+    }
+
+    Path log() {
+        return log;
+    }
+
+    boolean alive() {
+        return process.isAlive();
     }
 
     private void awaitServing() throws Exception {

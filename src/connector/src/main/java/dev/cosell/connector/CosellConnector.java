@@ -1,16 +1,13 @@
 package dev.cosell.connector;
 
 import java.nio.file.Path;
-import java.util.LinkedHashMap;
 import java.util.Map;
-
-import dev.cosell.connector.sandbox.SandboxDemo;
+import java.util.Set;
 
 /**
  * Command line:
  * <pre>
  *   java -jar cosell-connector.jar                     run the connector (routes/ and application.properties beside it)
- *   java -jar cosell-connector.jar --sandbox [--stay]  the demo: emulators + connector, prints what happened
  *   java -jar cosell-connector.jar --register-webhook  run the webhook registration flow once and exit
  *   java -jar cosell-connector.jar --replay-dead-letter ID|all   re-send dead letters into their flow
  *   java -jar cosell-connector.jar --reconcile [--dry-run]       backfill / reconcile now (or print the plan)
@@ -23,39 +20,23 @@ public final class CosellConnector {
     }
 
     public static void main(String[] args) throws Exception {
-        Path config = Path.of("application.properties");
-        Map<String, String> overrides = new LinkedHashMap<>();
-        boolean sandbox = false;
-        boolean stay = false;
-        boolean registerWebhook = false;
-        String replay = null;
-        boolean reconcile = false;
-        boolean dryRun = false;
-        for (int i = 0; i < args.length; i++) {
-            switch (args[i]) {
-                case "--sandbox" -> sandbox = true;
-                case "--stay" -> stay = true;
-                case "--register-webhook" -> registerWebhook = true;
-                case "--replay-dead-letter" -> replay = value(args, ++i, "--replay-dead-letter");
-                case "--reconcile" -> reconcile = true;
-                case "--dry-run" -> dryRun = true;
-                case "--config" -> config = Path.of(value(args, ++i, "--config"));
-                case "--set" -> {
-                    String kv = value(args, ++i, "--set");
-                    int eq = kv.indexOf('=');
-                    if (eq < 1) {
-                        usage("--set expects key=value, got " + kv);
-                    }
-                    overrides.put(kv.substring(0, eq), kv.substring(eq + 1));
-                }
-                case "-h", "--help" -> usage(null);
-                default -> usage("unknown argument " + args[i]);
-            }
+        CommandLine cli;
+        try {
+            cli = CommandLine.parse(args, Set.of("--register-webhook", "--reconcile", "--dry-run", "-h", "--help"),
+                    Set.of("--replay-dead-letter"));
+        } catch (CommandLine.UsageException e) {
+            usage(e.getMessage());
+            return;
         }
-        if (sandbox) {
-            int code = SandboxDemo.run(config, overrides, stay);
-            System.exit(code);
+        if (cli.has("-h") || cli.has("--help")) {
+            usage(null);
         }
+        Path config = cli.config();
+        Map<String, String> overrides = cli.overrides();
+        boolean registerWebhook = cli.has("--register-webhook");
+        String replay = cli.options().get("--replay-dead-letter");
+        boolean reconcile = cli.has("--reconcile");
+        boolean dryRun = cli.has("--dry-run");
         if (registerWebhook) {
             // Only the registration: no schedules, no start-up registration on top of this one.
             overrides.putIfAbsent("partnercenter.webhook.register-on-startup", "false");
@@ -95,23 +76,15 @@ public final class CosellConnector {
         ConnectorRuntime.start(config, overrides).awaitShutdown();
     }
 
-    private static String value(String[] args, int i, String option) {
-        if (i >= args.length) {
-            usage(option + " needs a value");
-        }
-        return args[i];
-    }
-
     private static void usage(String problem) {
         if (problem != null) {
             System.err.println(problem);
         }
         System.err.println("""
-                usage: java -jar target/cosell-connector.jar [--sandbox [--stay]] [--register-webhook]
-                                                              [--config FILE] [--set key=value ...]
+                usage: java -jar cosell-connector.jar [--register-webhook | --replay-dead-letter ID|all
+                                                       | --reconcile [--dry-run]] [--config FILE] [--set key=value ...]
                   (no option)         run the connector with application.properties and routes/
-                  --sandbox           start the emulators, run the connector against them, print what happened
-                  --stay              with --sandbox: keep running afterwards (Ctrl+C stops)
+                  (the sandbox demo is java -jar src/sandbox/target/cosell-sandbox.jar [--stay])
                   --register-webhook  run the Partner Center Webhook Registration flow once and exit
                                       (exit code 3 on a conflict)
                   --replay-dead-letter ID|all  re-send one or all open dead letters to their flow

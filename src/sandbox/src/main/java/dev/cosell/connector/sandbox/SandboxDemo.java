@@ -21,7 +21,8 @@ import dev.cosell.connector.Settings;
 import dev.cosell.connector.sandbox.partnercenter.WebhookDispatcher;
 
 /**
- * {@code --sandbox}: starts the three emulators, seeds them with a few realistic referrals and
+ * The sandbox demo ({@code java -jar src/sandbox/target/cosell-sandbox.jar [--stay] [--config FILE]
+ * [--set key=value]}): starts the three emulators, seeds them with a few realistic referrals and
  * opportunities, starts the unchanged connector against them over HTTPS, and prints what happened.
  * Everything the connector does goes over the wire: the printed counts are the emulators' own.
  */
@@ -31,6 +32,19 @@ public final class SandboxDemo {
     private static final PrintStream OUT = System.out;
 
     private SandboxDemo() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        dev.cosell.connector.CommandLine line;
+        try {
+            line = dev.cosell.connector.CommandLine.parse(args, java.util.Set.of("--stay"), java.util.Set.of());
+        } catch (dev.cosell.connector.CommandLine.UsageException e) {
+            System.err.println(e.getMessage());
+            System.err.println("usage: java -jar src/sandbox/target/cosell-sandbox.jar [--stay] [--config FILE] [--set key=value ...]");
+            System.exit(2);
+            return;
+        }
+        System.exit(run(line.config(), line.overrides(), line.has("--stay")));
     }
 
     /** Runs the demo; returns the process exit code (0 when every step did what it should). */

@@ -19,7 +19,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * The Partner Center Webhook Registration flow ({@code routes/partner-center-webhook-registration.yaml})
+ * The Partner Center Webhook Registration flow ({@code routes/partner-center-webhook-registration.camel.yaml})
  * run by the real connector against the Partner Center emulator; outcomes are read back from the
  * emulator's registrations and call counters.
  */

@@ -14,7 +14,7 @@ import dev.cosell.connector.sync.MappingException;
  * Dataverse's currencies ({@code transactioncurrencies}: ISO code ↔ row id), cached. A referral's
  * {@code details.currency} becomes the opportunity's {@code transactioncurrencyid} and back; a code the
  * environment has no currency for is a mapping error naming it (never the base currency in silence).
- * The table is small and changes rarely: it is read whole (routes/dynamics-365-currencies.yaml) when a
+ * The table is small and changes rarely: it is read whole (routes/dynamics-365-currencies.camel.yaml) when a
  * code or id is not known yet, at most once per {@code dataverse.currency-refresh-seconds}.
  */
 public final class TransactionCurrencies {

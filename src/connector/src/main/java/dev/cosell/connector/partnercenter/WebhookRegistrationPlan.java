@@ -13,7 +13,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 /**
  * What the connector wants registered with Partner Center webhooks (its callback URL and the referral
  * events), and whether an existing registration already says exactly that. Used by
- * {@code routes/partner-center-webhook-registration.yaml}.
+ * {@code routes/partner-center-webhook-registration.camel.yaml}.
  */
 public final class WebhookRegistrationPlan {
 

@@ -14,7 +14,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The backfill's bulk path for one page of referrals (routes/reconciliation.yaml,
+ * The backfill's bulk path for one page of referrals (routes/reconciliation.camel.yaml,
  * {@code backfill-new-referrals}). The referrals of the page that the router would send to "create the
  * opportunity" with a customer already in the CRM get their opportunities in two Dataverse round trips
  * for the whole page, instead of two per referral: one {@code $batch} of account and contact lookups

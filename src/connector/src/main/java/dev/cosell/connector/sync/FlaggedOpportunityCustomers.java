@@ -12,7 +12,7 @@ import org.apache.camel.Exchange;
 /**
  * The accounts and contacts of a poll page's newly flagged opportunities, read in one Dataverse
  * {@code $batch} instead of one GET each: the page's rows then find their customer here
- * (routes/create-cosell-referral-dynamics-365-to-partner-center.yaml, read-opportunity-customer) and
+ * (routes/create-cosell-referral-dynamics-365-to-partner-center.camel.yaml, read-opportunity-customer) and
  * only read it themselves when it is not (a failed part, a replayed dead letter, a pushed change).
  * The answers are kept while the page is handled and forgotten when it is done.
  */

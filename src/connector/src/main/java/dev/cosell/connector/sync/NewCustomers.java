@@ -20,7 +20,7 @@ import java.util.concurrent.TimeUnit;
 import javax.sql.DataSource;
 
 /**
- * One creator at a time per new customer (routes/partner-center-to-dynamics-365.yaml,
+ * One creator at a time per new customer (routes/partner-center-to-dynamics-365.camel.yaml,
  * create-opportunity-from-referral). Referrals of the same customer are worked on in parallel (webhooks,
  * backfill pages, several nodes); without this, two of them could both find no account and both create
  * one (Dataverse has no alternate key on account).
@@ -139,7 +139,7 @@ public final class NewCustomers {
 
     /**
      * The backfill's pages look their customers up one page at a time, after the page before has
-     * created its new ones (routes/reconciliation.yaml): pages in flight never create a customer twice.
+     * created its new ones (routes/reconciliation.camel.yaml): pages in flight never create a customer twice.
      */
     public void holdPages() throws InterruptedException {
         pages.acquire();

@@ -10,7 +10,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
  * Several Dataverse requests in one round trip: the body of a {@code POST $batch} with one request per
  * part (outside any change set: each succeeds or fails on its own, with {@code Prefer:
  * odata.continue-on-error}), and the answers read back in order. Used by
- * routes/dynamics-365-customer.yaml to look up a referral's account and contact together, and by the
+ * routes/dynamics-365-customer.camel.yaml to look up a referral's account and contact together, and by the
  * backfill (BackfillPage) for a page of lookups and a page of opportunity creations.
  */
 public final class ODataBatch {

@@ -13,7 +13,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Progress and plan of a backfill / reconciliation run (routes/reconciliation.yaml): counts, rate and
+ * Progress and plan of a backfill / reconciliation run (routes/reconciliation.camel.yaml): counts, rate and
  * ETA (from the last complete run's count: Partner Center gives no total) in the log and over JMX, and, for a dry run, the list of what would be done.
  */
 public final class Reconciliation {

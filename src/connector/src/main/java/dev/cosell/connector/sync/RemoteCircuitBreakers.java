@@ -15,7 +15,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * One resilience4j circuit breaker per remote system (partnercenter, dataverse), used around the HTTP
- * call in routes/remote-calls.yaml: {@link #permit} before it, {@link #succeeded} or {@link #failed}
+ * call in routes/remote-calls.camel.yaml: {@link #permit} before it, {@link #succeeded} or {@link #failed}
  * after it.
  *
  * <p>Only outages count as failures: 5xx answers and I/O errors (timeouts, refused or dropped
@@ -24,7 +24,7 @@ import org.slf4j.LoggerFactory;
  * with {@link RemoteSystemUnavailableException} (no request sent, no quota burnt, one WARN line per state
  * change instead of one per call); after the open time a few trial calls decide whether to close it.
  * A failed call that finds the breaker open (it opened it, or it was a failed trial call) is reported
- * the same way. The retry policy (error-handling.yaml) waits and tries again until the breaker closes,
+ * the same way. The retry policy (error-handling.camel.yaml) waits and tries again until the breaker closes,
  * without limit: a change is never dead-lettered because its remote was down, and the backlog drains by
  * itself when the remote is back.
  *

@@ -8,7 +8,7 @@ import org.apache.camel.CamelContext;
  * per-route timers): sync decisions per flow ({@code cosell_sync_decisions_total{flow,decision}}) and
  * throttling answers ({@code cosell_api_throttled_total{status}}), circuit breakers
  * ({@code cosell_api_short_circuited_total{system}}, {@code cosell_circuit_transitions_total{system,state}}). API calls per remote system are
- * counted in routes/remote-calls.yaml with the micrometer component.
+ * counted in routes/remote-calls.camel.yaml with the micrometer component.
  */
 public final class SyncMetrics {
 

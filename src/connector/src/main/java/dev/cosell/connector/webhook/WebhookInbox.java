@@ -5,7 +5,7 @@ import java.time.Duration;
 import java.time.Instant;
 
 /**
- * The times the webhook inbox's upkeep works with (routes/partner-center-to-dynamics-365.yaml): which
+ * The times the webhook inbox's upkeep works with (routes/partner-center-to-dynamics-365.camel.yaml): which
  * accepted events to queue again, which handled ones to forget.
  * <p>
  * An event is written to {@code webhook_inbox} before it is answered 200, and marked {@code queued_at}

@@ -173,10 +173,14 @@ public class ConnectorConfiguration implements CamelConfiguration {
         registry.bind("partnerCenterEventRepository", events);
         context.addService(events, true, true);
 
+        // What a referral or an opportunity needs: one decision table per direction, used by every path.
+        var decisions = new dev.cosell.connector.decision.SyncDecisions(settings.getBoolean("sync.cosell-only", true));
+        registry.bind("syncDecisions", decisions);
         // Backfill / reconciliation progress and plan; its page-parallel pool.
-        registry.bind("reconciliation", new Reconciliation(settings.get("sync.reconciliation.referral-filter"), 100, cursor));
+        registry.bind("reconciliation", new Reconciliation(settings.get("sync.reconciliation.referral-filter"), 100, cursor,
+                decisions));
         registry.bind("backfillPage", new BackfillPage(ledger, mappings, customerMatch, odataBatch, auditTrail, columnLimits,
-                settings.getBoolean("sync.cosell-only", true)));
+                decisions));
         registry.bind("flaggedOpportunityCustomers", new FlaggedOpportunityCustomers(odataBatch));
         registry.bind("opportunityChangePool", context.getExecutorServiceManager().newFixedThreadPool(this,
                 "opportunity-changes", settings.getInt("sync.concurrency", 4)));

@@ -9,6 +9,7 @@ import java.util.Set;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.cosell.connector.decision.SyncDecisions;
 import org.apache.camel.Exchange;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -43,17 +44,17 @@ public final class BackfillPage {
     private final ODataBatch batch;
     private final AuditTrail auditTrail;
     private final dev.cosell.connector.dataverse.ColumnLimits columns;
-    private final boolean cosellOnly;
+    private final SyncDecisions decisions;
 
     public BackfillPage(SyncLedger ledger, FieldMappings mappings, CustomerMatch customers, ODataBatch batch,
-            AuditTrail auditTrail, dev.cosell.connector.dataverse.ColumnLimits columns, boolean cosellOnly) {
+            AuditTrail auditTrail, dev.cosell.connector.dataverse.ColumnLimits columns, SyncDecisions decisions) {
         this.columns = columns;
         this.ledger = ledger;
         this.mappings = mappings;
         this.customers = customers;
         this.batch = batch;
         this.auditTrail = auditTrail;
-        this.cosellOnly = cosellOnly;
+        this.decisions = decisions;
     }
 
     /** One new referral on the bulk path, with what it gathers on the way. */
@@ -86,9 +87,8 @@ public final class BackfillPage {
     }
 
     /**
-     * Sorts a page: the referrals that are not linked and that the router would create an opportunity
-     * for go to {@value #NEW}; all others to {@value #ONE_BY_ONE}. The same rules, in the same order, as
-     * sync-referral-to-opportunity.
+     * Sorts a page: the referrals the decision table sends to CREATE go to {@value #NEW}; all others to
+     * {@value #ONE_BY_ONE} (the webhook's pipeline, which asks the same table).
      */
     @SuppressWarnings("unchecked")
     public void sort(List<Map<String, Object>> page, Exchange exchange) {
@@ -96,15 +96,12 @@ public final class BackfillPage {
         for (Map<String, Object> r : page) {
             ids.add(String.valueOf(r.get("id")));
         }
-        Set<String> linked = ledger.linkedAmong(ids);
+        Map<String, Map<String, Object>> links = ledger.linksAmong(ids);
         List<Item> fresh = new ArrayList<>();
         List<Map<String, Object>> oneByOne = new ArrayList<>();
         for (Map<String, Object> r : page) {
-            Object external = r.get("externalReferenceId");
-            boolean create = r.get("id") != null && !linked.contains(String.valueOf(r.get("id")))
-                    && (external == null || external.toString().isEmpty())
-                    && (!cosellOnly || "Shared".equals(r.get("type")))
-                    && !"Closed".equals(r.get("status"));
+            boolean create = r.get("id") != null
+                    && decisions.forReferral(r, links.get(String.valueOf(r.get("id")))) == SyncDecisions.Referral.CREATE;
             if (create) {
                 fresh.add(new Item(r));
             } else {

@@ -35,7 +35,11 @@ public final class Reconciliation {
     private final SyncCursor cursor;
     private volatile boolean dryRun;
 
-    public Reconciliation(String referralFilter, int pageSize, SyncCursor cursor) {
+    private final dev.cosell.connector.decision.SyncDecisions decisions;
+
+    public Reconciliation(String referralFilter, int pageSize, SyncCursor cursor,
+            dev.cosell.connector.decision.SyncDecisions decisions) {
+        this.decisions = decisions;
         this.referralFilter = referralFilter;
         this.pageSize = pageSize;
         this.cursor = cursor;
@@ -185,27 +189,19 @@ public final class Reconciliation {
         }
     }
 
-    /** A dry run's decision for one referral (no write is made). */
+    /** A dry run's decision for one referral (no write is made): the decision table's, told in words. */
     @SuppressWarnings("unchecked")
-    public synchronized String plan(Map<String, Object> referral, Map<String, Object> link, String projectionHash,
-            boolean cosellOnly) {
+    public synchronized String plan(Map<String, Object> referral, Map<String, Object> link, String projectionHash) {
         String id = String.valueOf(referral.get("id"));
-        String decision;
-        if (link == null) {
-            if (cosellOnly && !"Shared".equals(referral.get("type"))) {
-                decision = "skip (not co-sell)";
-            } else if ("Closed".equals(referral.get("status"))) {
-                decision = "skip (closed, never linked)";
-            } else if (referral.get("externalReferenceId") != null && !referral.get("externalReferenceId").toString().isEmpty()) {
-                decision = "link to opportunity " + referral.get("externalReferenceId");
-            } else {
-                decision = "create opportunity";
-            }
-        } else if (projectionHash.equals(link.get("opportunity_hash"))) {
-            decision = "unchanged";
-        } else {
-            decision = "update opportunity " + link.get("opportunity_id");
-        }
+        String decision = switch (decisions.forReferral(referral, link)) {
+            case OWN_WRITE -> "unchanged (our own write)";
+            case FROM_CRM -> "link to opportunity " + referral.get("externalReferenceId");
+            case SKIP_NOT_COSELL -> "skip (not co-sell)";
+            case SKIP_CLOSED -> "skip (closed, never linked)";
+            case CREATE -> "create opportunity";
+            case UPDATE -> projectionHash.equals(link.get("opportunity_hash")) ? "unchanged"
+                    : "update opportunity " + link.get("opportunity_id");
+        };
         Object customer = referral.get("customerProfile") instanceof Map<?, ?> p ? ((Map<String, Object>) p).get("name") : "?";
         String line = id + "  " + decision + "  (" + customer + ", " + referral.get("status") + "/" + referral.get("substatus") + ")";
         plan.add(line);

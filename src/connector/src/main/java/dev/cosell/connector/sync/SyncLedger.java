@@ -273,13 +273,13 @@ public final class SyncLedger {
         }
     }
 
-    /** Which of these referrals the ledger links already (one query for a page). */
-    public java.util.Set<String> linkedAmong(java.util.Collection<String> referralIds) {
-        java.util.Set<String> linked = new java.util.HashSet<>();
+    /** The links of those of the referrals that have one, by referral id (one query for a page). */
+    public Map<String, Map<String, Object>> linksAmong(java.util.Collection<String> referralIds) {
+        Map<String, Map<String, Object>> links = new java.util.HashMap<>();
         if (referralIds.isEmpty()) {
-            return linked;
+            return links;
         }
-        String sql = "select referral_id from sync_link where referral_id in ("
+        String sql = "select * from sync_link where referral_id in ("
                 + String.join(", ", java.util.Collections.nCopies(referralIds.size(), "?")) + ")";
         try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(sql)) {
             int i = 1;
@@ -288,10 +288,11 @@ public final class SyncLedger {
             }
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
-                    linked.add(rs.getString(1));
+                    Map<String, Object> row = row(rs);
+                    links.put(String.valueOf(row.get("referral_id")), row);
                 }
             }
-            return linked;
+            return links;
         } catch (SQLException e) {
             throw new IllegalStateException("cannot read the sync ledger", e);
         }
@@ -421,18 +422,19 @@ public final class SyncLedger {
         try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(sql)) {
             ps.setString(1, key);
             try (ResultSet rs = ps.executeQuery()) {
-                if (!rs.next()) {
-                    return null;
-                }
-                Map<String, Object> row = new LinkedHashMap<>();
-                for (int i = 1; i <= rs.getMetaData().getColumnCount(); i++) {
-                    row.put(rs.getMetaData().getColumnLabel(i).toLowerCase(), rs.getObject(i));
-                }
-                return row;
+                return rs.next() ? row(rs) : null;
             }
         } catch (SQLException e) {
             throw new IllegalStateException("cannot read the sync ledger", e);
         }
+    }
+
+    private static Map<String, Object> row(ResultSet rs) throws SQLException {
+        Map<String, Object> row = new LinkedHashMap<>();
+        for (int i = 1; i <= rs.getMetaData().getColumnCount(); i++) {
+            row.put(rs.getMetaData().getColumnLabel(i).toLowerCase(), rs.getObject(i));
+        }
+        return row;
     }
 
     private static int execute(Connection c, String sql, Object[] values) throws SQLException {

@@ -34,7 +34,24 @@ public final class ConnectorRuntime implements AutoCloseable {
         main.setPropertyPlaceholderLocations("file:" + configFile.toAbsolutePath());
         main.configure().addConfiguration(new ConnectorConfiguration());
         new LinkedHashMap<>(overrides).forEach(main::addOverrideProperty);
-        main.start();
+        // Before the servers start: a taken port stops the start, naming it (Vert.x would only log it).
+        main.addMainListener(new org.apache.camel.main.MainListenerSupport() {
+            @Override
+            public void afterConfigure(org.apache.camel.main.BaseMainSupport m) {
+                ServerPorts.checkFree(m.getCamelContext());
+            }
+        });
+        try {
+            main.start();
+        } catch (RuntimeException e) {
+            for (Throwable t = e; t != null; t = t.getCause()) {
+                if (t instanceof ServerPorts.PortInUseException inUse) {
+                    main.stop();
+                    throw inUse;
+                }
+            }
+            throw e;
+        }
         return new ConnectorRuntime(main);
     }
 

@@ -41,7 +41,7 @@ public final class CosellConnector {
             // Only the registration: no schedules, no start-up registration on top of this one.
             overrides.putIfAbsent("partnercenter.webhook.register-on-startup", "false");
             overrides.putIfAbsent("camel.server.enabled", "false");
-            try (ConnectorRuntime runtime = ConnectorRuntime.start(config, overrides)) {
+            try (ConnectorRuntime runtime = startOrExit(config, overrides)) {
                 String outcome = runtime.registerWebhook();
                 System.out.println("Webhook registration: " + outcome);
                 System.exit("conflict".equals(outcome) ? 3 : 0);
@@ -52,7 +52,7 @@ public final class CosellConnector {
             overrides.putIfAbsent("partnercenter.webhook.register-on-startup", "false");
             overrides.putIfAbsent("camel.server.port", "0");
             overrides.putIfAbsent("camel.management.enabled", "false");
-            try (ConnectorRuntime runtime = ConnectorRuntime.start(config, overrides)) {
+            try (ConnectorRuntime runtime = startOrExit(config, overrides)) {
                 var result = runtime.reconcile(dryRun);
                 if (dryRun) {
                     System.out.println("Dry run: nothing was written. Plan:");
@@ -66,14 +66,25 @@ public final class CosellConnector {
         if (replay != null) {
             // Replays into the running pipeline of this process, waits for it to drain, then exits.
             overrides.putIfAbsent("partnercenter.webhook.register-on-startup", "false");
-            try (ConnectorRuntime runtime = ConnectorRuntime.start(config, overrides)) {
+            try (ConnectorRuntime runtime = startOrExit(config, overrides)) {
                 int n = runtime.replayDeadLetters("all".equalsIgnoreCase(replay) ? null : Long.valueOf(replay));
                 System.out.println("Dead letters replayed: " + n);
                 runtime.awaitIdle(java.time.Duration.ofMinutes(5));
             }
             System.exit(0);
         }
-        ConnectorRuntime.start(config, overrides).awaitShutdown();
+        startOrExit(config, overrides).awaitShutdown();
+    }
+
+    /** Runs the connector; a port that cannot be bound ends it with exit code 4 and the port named. */
+    private static ConnectorRuntime startOrExit(Path config, Map<String, String> overrides) throws Exception {
+        try {
+            return ConnectorRuntime.start(config, overrides);
+        } catch (ServerPorts.PortInUseException e) {
+            System.err.println("cosell-connector: " + e.getMessage());
+            System.exit(4);
+            throw e;
+        }
     }
 
     private static void usage(String problem) {

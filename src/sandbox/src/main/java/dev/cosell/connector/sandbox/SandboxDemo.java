@@ -44,7 +44,18 @@ public final class SandboxDemo {
             System.exit(2);
             return;
         }
-        System.exit(run(line.config(), line.overrides(), line.has("--stay")));
+        // Before anything logs: the emulators' and the connector's lines go to a file, the terminal gets the story.
+        Path log = Path.of(line.overrides().getOrDefault("store.data-dir", "data"), "sandbox-demo.log").toAbsolutePath();
+        Files.createDirectories(log.getParent());
+        System.setProperty("cosell.log.file", log.toString());
+        System.setProperty("log4j2.configurationFile", "log4j2-sandbox-demo.properties");
+        OUT.println("cosell-connector sandbox demo; log: " + log);
+        try {
+            System.exit(run(line.config(), line.overrides(), line.has("--stay")));
+        } catch (dev.cosell.connector.ServerPorts.PortInUseException e) {
+            System.err.println("sandbox demo: " + e.getMessage());
+            System.exit(4);
+        }
     }
 
     /** Runs the demo; returns the process exit code (0 when every step did what it should). */
@@ -61,7 +72,8 @@ public final class SandboxDemo {
                 intProp(props, "sandbox.partnercenter.port"), intProp(props, "sandbox.dataverse.port"),
                 props.get("sandbox.tenant-id"), props.get("sandbox.client-id"), props.get("sandbox.client-secret"),
                 props.get("sandbox.user"), intProp(props, "sandbox.token-lifetime-seconds"));
-        int connectorPort = Integer.parseInt(props.getOrDefault("sandbox.connector-port", "18080"));
+        // Free ports unless configured: two demos on one machine never cross-talk.
+        int connectorPort = port(props.getOrDefault("sandbox.connector-port", "0"));
         long t0 = System.nanoTime();
         try (Sandbox sandbox = Sandbox.start(options)) {
             // Dataverse's service protection limit, as configured (sandbox.dataverse.rate-limit-*).
@@ -80,13 +92,13 @@ public final class SandboxDemo {
             Map<String, String> connector = new LinkedHashMap<>(sandbox.connectorProperties(workDir, connectorPort));
             connector.put("store.url", "jdbc:h2:file:" + workDir.toAbsolutePath().resolve("cosell")
                     + ";MODE=PostgreSQL;DATABASE_TO_LOWER=TRUE;DEFAULT_NULL_ORDERING=HIGH");
+            connector.put("camel.management.port", String.valueOf(port(props.getOrDefault("sandbox.management-port", "0"))));
             connector.putAll(overrides);
             banner("Connector");
             long started = System.nanoTime();
             try (ConnectorRuntime runtime = ConnectorRuntime.start(config, connector)) {
-                line("started in %d ms, %d routes from routes/", ms(started), runtime.context().getRoutes().size());
-                runtime.context().getRoutes().stream().map(r -> r.getRouteId()).sorted()
-                        .forEach(id -> line("  route %s", id));
+                line("started in %d ms, %d routes from routes/*.camel.yaml, webhook on port %s (the log has the rest)",
+                        ms(started), runtime.context().getRoutes().size(), connector.get("camel.server.port"));
 
                 boolean ok = webhookRegistration(sandbox, runtime);
                 ok &= partnerCenterToDynamics(sandbox);
@@ -334,9 +346,23 @@ public final class SandboxDemo {
         }
     }
 
+    /** One line per emulator: its calls by endpoint, e.g. "8 GET …/referrals/:id". */
     private static void printCalls(String name, Emulator emulator) {
-        line("%s", name);
-        emulator.calls().counts().forEach((template, count) -> line("  %5d  %s", count, template));
+        List<String> calls = new ArrayList<>();
+        emulator.calls().counts().forEach((template, count) -> calls.add(count + " " + template
+                .replace("/api/data/v9.2/", "").replace("/v1.0/engagements/", "").replace("/webhooks/v1/", "webhooks/")));
+        line("%-15s%s", name, String.join(", ", calls));
+    }
+
+    /** The configured port, or a free one for 0. */
+    private static int port(String configured) throws IOException {
+        int port = Integer.parseInt(configured.trim());
+        if (port != 0) {
+            return port;
+        }
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
+            return s.getLocalPort();
+        }
     }
 
     private static void wipe(Path dir) throws IOException {
@@ -355,7 +381,6 @@ public final class SandboxDemo {
     }
 
     private static void banner(String title) {
-        OUT.println();
         OUT.println("== " + title + " " + "=".repeat(Math.max(0, 70 - title.length())));
     }
 

@@ -3,7 +3,6 @@ package dev.cosell.connector;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import java.io.File;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -78,9 +77,14 @@ class TwoNodeFailoverTest {
             cmd.add(k + "=" + v);
         });
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true)
-                .redirectOutput(new File("target/node-" + name + ".log")).start();
+                .redirectOutput(moduleTarget().resolve("node-" + name + ".log").toFile()).start();
         nodes.add(p);
         return p;
+    }
+
+    /** This module's target directory (tests run from the project root, where target/ may not exist). */
+    private static Path moduleTarget() throws Exception {
+        return Path.of(TwoNodeFailoverTest.class.getProtectionDomain().getCodeSource().getLocation().toURI()).getParent();
     }
 
     private long schedulers() throws Exception {

@@ -11,7 +11,7 @@ import dev.cosell.connector.health.RemoteSystemHealthCheck;
 import dev.cosell.connector.health.StoreHealthCheck;
 import dev.cosell.connector.health.SyncFreshnessHealthCheck;
 import dev.cosell.connector.health.WebhookRegistrationHealthCheck;
-import dev.cosell.connector.sync.RemoteCircuitBreakers;
+import dev.cosell.connector.remote.RemoteCircuitBreakers;
 import org.apache.camel.health.HealthCheckRegistry;
 
 import org.apache.camel.CamelContext;
@@ -44,7 +44,7 @@ public class ConnectorOperations extends ServiceSupport {
 
     @ManagedOperation(description = "Start a backfill / reconciliation in the background (resumes a checkpoint)")
     public String startReconciliation() {
-        var r = context.getRegistry().lookupByNameAndType("reconciliation", dev.cosell.connector.sync.Reconciliation.class);
+        var r = context.getRegistry().lookupByNameAndType("reconciliation", dev.cosell.connector.backfill.Reconciliation.class);
         if (r.running()) {
             return "already running: " + r.status();
         }
@@ -54,13 +54,13 @@ public class ConnectorOperations extends ServiceSupport {
 
     @org.apache.camel.api.management.ManagedAttribute(description = "Backfill / reconciliation progress")
     public String getReconciliationStatus() {
-        return context.getRegistry().lookupByNameAndType("reconciliation", dev.cosell.connector.sync.Reconciliation.class)
+        return context.getRegistry().lookupByNameAndType("reconciliation", dev.cosell.connector.backfill.Reconciliation.class)
                 .status();
     }
 
     @ManagedOperation(description = "Replay one dead letter by id, or all open ones with -1; returns how many were re-sent")
     public int replayDeadLetters(long id) {
-        return context.getRegistry().lookupByNameAndType("deadLetters", dev.cosell.connector.sync.DeadLetters.class)
+        return context.getRegistry().lookupByNameAndType("deadLetters", dev.cosell.connector.ledger.DeadLetters.class)
                 .replay(id < 0 ? null : id);
     }
 
@@ -72,7 +72,7 @@ public class ConnectorOperations extends ServiceSupport {
 
     @ManagedOperation(description = "Number of open dead letters")
     public int openDeadLetters() {
-        return context.getRegistry().lookupByNameAndType("deadLetters", dev.cosell.connector.sync.DeadLetters.class)
+        return context.getRegistry().lookupByNameAndType("deadLetters", dev.cosell.connector.ledger.DeadLetters.class)
                 .openCount();
     }
 

@@ -69,16 +69,16 @@ public final class ConnectorRuntime implements AutoCloseable {
     }
 
     /** Runs a backfill / reconciliation to the end (resuming a checkpoint); a dry run only plans. */
-    public dev.cosell.connector.sync.Reconciliation reconcile(boolean dryRun) {
+    public dev.cosell.connector.backfill.Reconciliation reconcile(boolean dryRun) {
         template.send("direct:reconcile", exchange -> exchange.setProperty("dryRun", dryRun));
         return main.getCamelContext().getRegistry().lookupByNameAndType("reconciliation",
-                dev.cosell.connector.sync.Reconciliation.class);
+                dev.cosell.connector.backfill.Reconciliation.class);
     }
 
     /** Replays one dead letter, or all open ones (id null); returns how many were re-sent. */
     public int replayDeadLetters(Long id) {
         return main.getCamelContext().getRegistry().lookupByNameAndType("deadLetters",
-                dev.cosell.connector.sync.DeadLetters.class).replay(id);
+                dev.cosell.connector.ledger.DeadLetters.class).replay(id);
     }
 
     /** Waits until no exchange is in flight (or the timeout passes). */

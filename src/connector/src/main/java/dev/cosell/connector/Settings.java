@@ -21,11 +21,7 @@ public final class Settings {
         return properties.resolveProperty(key).map(String::trim).filter(v -> !v.isEmpty()).orElse(null);
     }
 
-    public String get(String key, String defaultValue) {
-        String v = get(key);
-        return v == null ? defaultValue : v;
-    }
-
+    /** The value; a missing or blank one stops start-up naming the property (defaults are in application.properties). */
     public String require(String key) {
         String v = get(key);
         if (v == null) {
@@ -35,18 +31,27 @@ public final class Settings {
         return v;
     }
 
-    public boolean getBoolean(String key, boolean defaultValue) {
-        String v = get(key);
-        return v == null ? defaultValue : Boolean.parseBoolean(v);
+    public boolean requireBoolean(String key) {
+        String v = require(key);
+        if (!v.equalsIgnoreCase("true") && !v.equalsIgnoreCase("false")) {
+            throw new IllegalArgumentException("Property " + key + " must be true or false, not '" + v + "'");
+        }
+        return Boolean.parseBoolean(v);
     }
 
-    public int getInt(String key, int defaultValue) {
-        String v = get(key);
+    public int requireInt(String key) {
+        String v = require(key);
         try {
-            return v == null ? defaultValue : Integer.parseInt(v);
+            return Integer.parseInt(v);
         } catch (NumberFormatException e) {
             throw new IllegalArgumentException("Property " + key + " must be a whole number, not '" + v + "'");
         }
+    }
+
+    /** A comma-separated property value as a list (blank items dropped). */
+    public static java.util.List<String> commaList(String value) {
+        return value == null ? java.util.List.of()
+                : java.util.Arrays.stream(value.split(",")).map(String::trim).filter(v -> !v.isEmpty()).toList();
     }
 
     /** The environment variable that overrides a property: upper case, dots and dashes as underscores. */

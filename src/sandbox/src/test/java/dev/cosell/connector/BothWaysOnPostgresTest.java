@@ -69,7 +69,7 @@ class BothWaysOnPostgresTest {
         String opp = seller.opportunity("Postgres Two", true, "Azure");
         assertNotNull(seller.referralOf(opp));
         var cursor = harness.runtime().context().getRegistry().lookupByNameAndType("syncCursor",
-                dev.cosell.connector.sync.SyncCursor.class);
+                dev.cosell.connector.ledger.SyncCursor.class);
         assertNotNull(cursor.get("dataverse-opportunities-delta"));
     }
 }

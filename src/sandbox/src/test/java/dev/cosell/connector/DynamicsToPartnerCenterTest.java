@@ -14,7 +14,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.cosell.connector.sandbox.CallLog;
 import dev.cosell.connector.sandbox.dataverse.DataverseApi;
 import dev.cosell.connector.sandbox.partnercenter.PartnerCenterEmulator;
-import dev.cosell.connector.sync.SyncLedger;
+import dev.cosell.connector.ledger.SyncLedger;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -395,7 +395,7 @@ class DynamicsToPartnerCenterTest {
 
     static long deadLetters() {
         return harness.runtime().context().getRegistry().lookupByNameAndType("deadLetters",
-                dev.cosell.connector.sync.DeadLetters.class).openCount();
+                dev.cosell.connector.ledger.DeadLetters.class).openCount();
     }
 
     @Test
@@ -412,7 +412,7 @@ class DynamicsToPartnerCenterTest {
         assertTrue(harness.sandbox.dataverse().calls().entries().stream().filter(e -> e.uri().contains("$batch"))
                 .reduce((a, b) -> b).orElseThrow().template().endsWith("(reads only)"), "counted as a read, not a write");
         var customers = harness.runtime().context().getRegistry().lookupByNameAndType("flaggedOpportunityCustomers",
-                dev.cosell.connector.sync.FlaggedOpportunityCustomers.class);
+                dev.cosell.connector.dataverse.FlaggedOpportunityCustomers.class);
         await().atMost(Duration.ofSeconds(5)).until(() -> customers.size() == 0); // forgotten with the page
     }
 

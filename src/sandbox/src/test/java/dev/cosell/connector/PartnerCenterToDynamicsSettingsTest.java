@@ -83,13 +83,13 @@ class PartnerCenterToDynamicsSettingsTest {
         harness.start();
         await().atMost(Duration.ofSeconds(20)).until(() -> opportunitiesFor(id).size() == 1);
         ConnectorRuntime runtime = harness.runtime();
-        var ledger = runtime.context().getRegistry().lookupByNameAndType("syncLedger", dev.cosell.connector.sync.SyncLedger.class);
+        var ledger = runtime.context().getRegistry().lookupByNameAndType("syncLedger", dev.cosell.connector.ledger.SyncLedger.class);
         await().atMost(Duration.ofSeconds(10)).until(() -> ledger.find(id) != null);
         assertEquals(1, opportunitiesFor(id).size());
         assertEquals(1, harness.sandbox.dataverse().api().rows("accounts").stream()
                 .filter(a -> a.path("name").asText().equals("Restart Eleven")).count());
         var deadLetters = runtime.context().getRegistry().lookupByNameAndType("deadLetters",
-                dev.cosell.connector.sync.DeadLetters.class);
+                dev.cosell.connector.ledger.DeadLetters.class);
         assertEquals(0, deadLetters.openCount(), "a stop is not a dead letter");
     }
 }

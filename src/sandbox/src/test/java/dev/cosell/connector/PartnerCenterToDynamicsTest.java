@@ -79,7 +79,7 @@ class PartnerCenterToDynamicsTest {
     }
 
     static Map<String, Object> ledger(String referralId) {
-        return runtime.context().getRegistry().lookupByNameAndType("syncLedger", dev.cosell.connector.sync.SyncLedger.class)
+        return runtime.context().getRegistry().lookupByNameAndType("syncLedger", dev.cosell.connector.ledger.SyncLedger.class)
                 .find(referralId);
     }
 
@@ -258,7 +258,7 @@ class PartnerCenterToDynamicsTest {
         pc.referrals().merge(harness.tenant(), id, fix);
         long deadId = firstLong("select id from dead_letter where state = 'open' and error like '%galactic%'");
         var deadLetters = runtime.context().getRegistry().lookupByNameAndType("deadLetters",
-                dev.cosell.connector.sync.DeadLetters.class);
+                dev.cosell.connector.ledger.DeadLetters.class);
         assertEquals(1, deadLetters.replay(deadId));
         await().atMost(Duration.ofSeconds(10)).until(() -> opportunitiesFor(id).size() == 1 && ledger(id) != null);
         // Replaying again changes nothing: the letter is no longer open.

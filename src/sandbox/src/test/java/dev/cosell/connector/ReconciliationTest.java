@@ -13,8 +13,8 @@ import java.util.Set;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.cosell.connector.sync.Reconciliation;
-import dev.cosell.connector.sync.SyncCursor;
+import dev.cosell.connector.backfill.Reconciliation;
+import dev.cosell.connector.ledger.SyncCursor;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 

@@ -9,7 +9,7 @@ import java.util.UUID;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.cosell.connector.sandbox.dataverse.DataverseApi;
-import dev.cosell.connector.sync.SyncLedger;
+import dev.cosell.connector.ledger.SyncLedger;
 
 /** Test helper: what a seller does in the CRM, and what the tests read back, for one harness. */
 final class Seller {

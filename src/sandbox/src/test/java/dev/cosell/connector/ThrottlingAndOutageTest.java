@@ -10,7 +10,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 import dev.cosell.connector.sandbox.Faults;
-import dev.cosell.connector.sync.RemoteCircuitBreakers;
+import dev.cosell.connector.remote.RemoteCircuitBreakers;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -68,7 +68,7 @@ class ThrottlingAndOutageTest {
         referralIds.forEach(r -> assertEquals(1, opportunitiesOf(r)));
         opportunityIds.forEach(o -> assertEquals(1, seller.referralsFor(o).size()));
         var deadLetters = harness.runtime().context().getRegistry().lookupByNameAndType("deadLetters",
-                dev.cosell.connector.sync.DeadLetters.class);
+                dev.cosell.connector.ledger.DeadLetters.class);
         assertEquals(0, deadLetters.openCount(), "nothing was given up");
     }
 

@@ -24,9 +24,9 @@ public final class ColumnLimits {
 
     private final Map<String, Map<String, Integer>> maxLength = new TreeMap<>();
 
-    public ColumnLimits(Path columnsFile) {
+    public ColumnLimits(String columnsFile) {
         try {
-            Map<String, Object> tables = new ObjectMapper().readValue(columnsFile.toFile(), new TypeReference<>() { });
+            Map<String, Object> tables = new ObjectMapper().readValue(Path.of(columnsFile).toFile(), new TypeReference<>() { });
             tables.forEach((table, columns) -> {
                 if (columns instanceof Map<?, ?> cs) {
                     Map<String, Integer> limits = new TreeMap<>();

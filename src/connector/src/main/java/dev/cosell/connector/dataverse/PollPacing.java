@@ -2,8 +2,8 @@ package dev.cosell.connector.dataverse;
 
 import java.time.Instant;
 
-import dev.cosell.connector.sync.HttpAnswers;
-import dev.cosell.connector.sync.RetryAfter;
+import dev.cosell.connector.remote.HttpAnswers;
+import dev.cosell.connector.remote.RetryAfter;
 import org.apache.camel.http.base.HttpOperationFailedException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;

@@ -8,7 +8,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
-import dev.cosell.connector.sync.MappingException;
+import dev.cosell.connector.mapping.MappingException;
 
 /**
  * Dataverse's currencies ({@code transactioncurrencies}: ISO code ↔ row id), cached. A referral's
@@ -26,8 +26,9 @@ public final class TransactionCurrencies {
     private final Map<String, String> codeById = new ConcurrentHashMap<>();
     private volatile Instant loadedAt;
 
-    public TransactionCurrencies(Duration reloadAfterMiss) {
-        this.reloadAfterMiss = reloadAfterMiss;
+    /** @param reloadAfterMissSeconds how soon an unknown code may read the table again (dataverse.currency-refresh-seconds) */
+    public TransactionCurrencies(long reloadAfterMissSeconds) {
+        this.reloadAfterMiss = Duration.ofSeconds(reloadAfterMissSeconds);
     }
 
     /**

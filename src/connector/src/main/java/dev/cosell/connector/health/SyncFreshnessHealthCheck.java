@@ -18,9 +18,9 @@ public final class SyncFreshnessHealthCheck extends AbstractHealthCheck {
     private final Instant started = Instant.now();
     private final AtomicReference<Instant> lastPoll = new AtomicReference<>();
 
-    public SyncFreshnessHealthCheck(Duration maxAge) {
+    public SyncFreshnessHealthCheck(long maxAgeSeconds) {
         super("cosell", "last-sync");
-        this.maxAge = maxAge;
+        this.maxAge = Duration.ofSeconds(maxAgeSeconds);
     }
 
     public void pollSucceeded() {

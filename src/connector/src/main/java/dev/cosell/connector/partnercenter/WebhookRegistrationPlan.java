@@ -22,12 +22,13 @@ public final class WebhookRegistrationPlan {
     private final String callbackUrl;
     private final List<String> events;
 
-    public WebhookRegistrationPlan(String callbackUrl, Collection<String> events) {
+    /** @param events comma-separated (partnercenter.webhook.events) */
+    public WebhookRegistrationPlan(String callbackUrl, String events) {
         if (callbackUrl == null || callbackUrl.isBlank()) {
             throw new IllegalArgumentException("partnercenter.webhook.callback-url must be set to this connector's public URL");
         }
         this.callbackUrl = callbackUrl.trim();
-        this.events = events.stream().map(String::trim).filter(e -> !e.isEmpty()).toList();
+        this.events = dev.cosell.connector.Settings.commaList(events);
     }
 
     public String callbackUrl() {

@@ -27,7 +27,7 @@ import org.slf4j.LoggerFactory;
  * ({@code src/main/resources/db/migration}). Embedded H2 file database by default (in PostgreSQL
  * mode, so the same SQL runs on both); PostgreSQL when {@code store.url} points at one.
  */
-public final class ConnectorStore implements Service {
+public final class ConnectorStore implements Service, DataSource {
 
     private static final Logger LOG = LoggerFactory.getLogger(ConnectorStore.class);
 
@@ -45,6 +45,28 @@ public final class ConnectorStore implements Service {
     private ConnectorStore(HikariDataSource dataSource, MigrateResult migration) {
         this.dataSource = dataSource;
         this.migration = migration;
+    }
+
+    /**
+     * The store as configured (store.*, routes/beans.camel.yaml): blank values count as unset, and an
+     * embedded H2 file without a configured password gets one derived from store.secret-key (none is
+     * stored).
+     */
+    public static ConnectorStore open(String url, String user, String password, String secretKey, int poolSize) {
+        if (secretKey == null || secretKey.isBlank()) {
+            throw new IllegalArgumentException("Property store.secret-key must be set (application.properties or "
+                    + dev.cosell.connector.Settings.envName("store.secret-key") + ")");
+        }
+        user = blankToNull(user);
+        password = blankToNull(password);
+        if (password == null && url.startsWith("jdbc:h2:file:")) {
+            password = new SecretBox(secretKey).derivePassword("cosell-h2-store");
+        }
+        return open(new Settings(url, user, password, poolSize));
+    }
+
+    private static String blankToNull(String s) {
+        return s == null || s.isBlank() ? null : s.trim();
     }
 
     /**
@@ -108,6 +130,52 @@ public final class ConnectorStore implements Service {
 
     public DataSource dataSource() {
         return dataSource;
+    }
+
+    // The store is the connector's DataSource (bean "dataSource"): the migrated pool.
+    @Override
+    public java.sql.Connection getConnection() throws java.sql.SQLException {
+        return dataSource.getConnection();
+    }
+
+    @Override
+    public java.sql.Connection getConnection(String username, String password) throws java.sql.SQLException {
+        return dataSource.getConnection(username, password);
+    }
+
+    @Override
+    public java.io.PrintWriter getLogWriter() throws java.sql.SQLException {
+        return dataSource.getLogWriter();
+    }
+
+    @Override
+    public void setLogWriter(java.io.PrintWriter out) throws java.sql.SQLException {
+        dataSource.setLogWriter(out);
+    }
+
+    @Override
+    public void setLoginTimeout(int seconds) throws java.sql.SQLException {
+        dataSource.setLoginTimeout(seconds);
+    }
+
+    @Override
+    public int getLoginTimeout() throws java.sql.SQLException {
+        return dataSource.getLoginTimeout();
+    }
+
+    @Override
+    public java.util.logging.Logger getParentLogger() throws java.sql.SQLFeatureNotSupportedException {
+        return dataSource.getParentLogger();
+    }
+
+    @Override
+    public <T> T unwrap(Class<T> iface) throws java.sql.SQLException {
+        return iface.isInstance(this) ? iface.cast(this) : dataSource.unwrap(iface);
+    }
+
+    @Override
+    public boolean isWrapperFor(Class<?> iface) throws java.sql.SQLException {
+        return iface.isInstance(this) || dataSource.isWrapperFor(iface);
     }
 
     public MigrateResult migration() {

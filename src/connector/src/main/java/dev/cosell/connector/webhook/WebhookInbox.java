@@ -20,9 +20,9 @@ public final class WebhookInbox {
     private final Duration requeueAfter;
     private final Duration retention;
 
-    public WebhookInbox(Duration requeueAfter, Duration retention) {
-        this.requeueAfter = requeueAfter;
-        this.retention = retention;
+    public WebhookInbox(long requeueAfterMs, int retentionDays) {
+        this.requeueAfter = Duration.ofMillis(requeueAfterMs);
+        this.retention = Duration.ofDays(retentionDays);
     }
 
     /** The time an event is marked queued (this JVM's clock, the one the cut-offs below use). */

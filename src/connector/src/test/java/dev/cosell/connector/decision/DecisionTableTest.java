@@ -20,8 +20,8 @@ import javax.sql.DataSource;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.cosell.connector.decision.SyncDecisions.Opportunity;
 import dev.cosell.connector.decision.SyncDecisions.Referral;
-import dev.cosell.connector.sync.BackfillPage;
-import dev.cosell.connector.sync.Reconciliation;
+import dev.cosell.connector.backfill.BackfillPage;
+import dev.cosell.connector.backfill.Reconciliation;
 import dev.cosell.connector.ConnectorConfiguration;
 import dev.cosell.connector.RouteTests;
 import org.apache.camel.BeanInject;
@@ -199,8 +199,8 @@ class DecisionTableTest {
         return ledger().find(referralId);
     }
 
-    private dev.cosell.connector.sync.SyncLedger ledger() {
-        return context.getRegistry().lookupByNameAndType("syncLedger", dev.cosell.connector.sync.SyncLedger.class);
+    private dev.cosell.connector.ledger.SyncLedger ledger() {
+        return context.getRegistry().lookupByNameAndType("syncLedger", dev.cosell.connector.ledger.SyncLedger.class);
     }
 
     private void insertLink(String referralId, String opportunityId, String etag, long version) throws Exception {

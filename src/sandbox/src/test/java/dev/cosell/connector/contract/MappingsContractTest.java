@@ -19,10 +19,10 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.cosell.connector.dataverse.TransactionCurrencies;
 import dev.cosell.connector.sandbox.ContractSchema;
 import dev.cosell.connector.sandbox.ContractSchema.Shape;
-import dev.cosell.connector.sync.FieldMappings;
-import dev.cosell.connector.sync.MappingException;
-import dev.cosell.connector.sync.PartnerCenterEvents;
-import dev.cosell.connector.sync.ReferralPatch;
+import dev.cosell.connector.mapping.FieldMappings;
+import dev.cosell.connector.mapping.MappingException;
+import dev.cosell.connector.partnercenter.PartnerCenterEvents;
+import dev.cosell.connector.mapping.ReferralPatch;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.Test;
@@ -39,14 +39,14 @@ class MappingsContractTest {
     static final String USD = "a0000000-0000-4000-8000-000000000840";
     static final String JPY = "a0000000-0000-4000-8000-000000000392";
     static final Path MAPPINGS = Path.of("routes/mappings");
-    static final TransactionCurrencies CURRENCIES = new TransactionCurrencies(java.time.Duration.ofMinutes(1));
+    static final TransactionCurrencies CURRENCIES = new TransactionCurrencies(60);
     static final FieldMappings MAPPINGS_FILES;
     static {
         CURRENCIES.load(Map.of("value", List.of(Map.of("transactioncurrencyid", USD, "isocurrencycode", "USD"),
                 Map.of("transactioncurrencyid", JPY, "isocurrencycode", "JPY"))));
-        MAPPINGS_FILES = new FieldMappings(MAPPINGS, "https://partner.microsoft.com/dashboard/v2/referrals/{id}", true, CURRENCIES);
+        MAPPINGS_FILES = new FieldMappings(MAPPINGS.toString(), "https://partner.microsoft.com/dashboard/v2/referrals/{id}", true, CURRENCIES);
     }
-    static final ReferralPatch PATCH = new ReferralPatch(MAPPINGS.resolve("field-owners.json"));
+    static final ReferralPatch PATCH = new ReferralPatch(MAPPINGS.resolve("field-owners.json").toString());
 
     static Map<String, Object> map(String mapping, Map<String, Object> inputs) {
         return MAPPINGS_FILES.mapRecord(mapping, inputs::get);
@@ -201,7 +201,7 @@ class MappingsContractTest {
 
     @Test
     void documentedWebhookEventsNameTheirReferral() {
-        PartnerCenterEvents events = new PartnerCenterEvents(65536, List.of("referral-created", "referral-updated"));
+        PartnerCenterEvents events = new PartnerCenterEvents(65536, "referral-created,referral-updated");
         for (String name : List.of("referral-created", "referral-updated")) {
             Map<String, Object> event = JSON.convertValue(DocumentedExamplesTest.example("webhook-event." + name + ".json"),
                     new TypeReference<Map<String, Object>>() { });

@@ -1,4 +1,4 @@
-package dev.cosell.connector.sync;
+package dev.cosell.connector.metrics;
 
 import io.micrometer.core.instrument.MeterRegistry;
 import org.apache.camel.CamelContext;
@@ -10,13 +10,27 @@ import org.apache.camel.CamelContext;
  * ({@code cosell_api_short_circuited_total{system}}, {@code cosell_circuit_transitions_total{system,state}}). API calls per remote system are
  * counted in routes/remote-calls.camel.yaml with the micrometer component.
  */
-public final class SyncMetrics {
+public final class SyncMetrics implements org.apache.camel.CamelContextAware {
 
-    private final CamelContext context;
+    private CamelContext context;
     private volatile MeterRegistry registry;
+
+    /** As a bean: Camel sets the context. */
+    public SyncMetrics() {
+    }
 
     public SyncMetrics(CamelContext context) {
         this.context = context;
+    }
+
+    @Override
+    public void setCamelContext(CamelContext context) {
+        this.context = context;
+    }
+
+    @Override
+    public CamelContext getCamelContext() {
+        return context;
     }
 
     public void decision(String flow, String decision) {

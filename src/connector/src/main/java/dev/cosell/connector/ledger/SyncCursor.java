@@ -1,4 +1,4 @@
-package dev.cosell.connector.sync;
+package dev.cosell.connector.ledger;
 
 import java.sql.Connection;
 import java.sql.PreparedStatement;

@@ -1,4 +1,4 @@
-package dev.cosell.connector.sync;
+package dev.cosell.connector.mapping;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -56,7 +56,8 @@ public final class FieldMappings {
      * @param referralLink link template to a referral in Partner Center ({id} replaced)
      * @param checkmark whether synced opportunities get the check mark
      */
-    public FieldMappings(Path dir, String referralLink, boolean checkmark, TransactionCurrencies currencies) {
+    public FieldMappings(String mappingsDir, String referralLink, boolean checkmark, TransactionCurrencies currencies) {
+        Path dir = Path.of(mappingsDir);
         this.dir = dir;
         this.currencies = currencies;
         this.referralLink = referralLink;

@@ -1,4 +1,5 @@
-package dev.cosell.connector.sync;
+package dev.cosell.connector.dataverse;
+
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;

@@ -1,4 +1,6 @@
-package dev.cosell.connector.sync;
+package dev.cosell.connector.dataverse;
+
+import dev.cosell.connector.mapping.MappingException;
 
 import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
@@ -16,8 +18,9 @@ public final class CustomerMatch {
 
     private final List<String> accountRules;
 
-    public CustomerMatch(List<String> accountRules) {
-        this.accountRules = accountRules.stream().map(String::trim).filter(r -> !r.isEmpty()).toList();
+    /** @param accountRules comma-separated, in order (sync.account-match) */
+    public CustomerMatch(String accountRules) {
+        this.accountRules = dev.cosell.connector.Settings.commaList(accountRules);
         for (String r : this.accountRules) {
             if (!r.equals("duns") && !r.equals("name-country")) {
                 throw new IllegalArgumentException("sync.account-match: unknown rule '" + r + "' (duns, name-country)");

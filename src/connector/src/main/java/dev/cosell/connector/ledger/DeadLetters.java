@@ -1,4 +1,6 @@
-package dev.cosell.connector.sync;
+package dev.cosell.connector.ledger;
+
+import dev.cosell.connector.remote.HttpAnswers;
 
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -13,7 +15,6 @@ import java.util.List;
 import javax.sql.DataSource;
 
 import org.apache.camel.CamelContext;
-import org.apache.camel.Exchange;
 import org.apache.camel.spi.IdempotentRepository;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -23,34 +24,38 @@ import org.slf4j.LoggerFactory;
  * error, the attempts and the endpoint to replay it to. Replay re-sends the original message there;
  * the flows are idempotent, so replaying twice applies once.
  */
-public final class DeadLetters {
+public final class DeadLetters implements org.apache.camel.CamelContextAware {
 
     private static final Logger LOG = LoggerFactory.getLogger(DeadLetters.class);
 
     private final DataSource dataSource;
-    private final CamelContext context;
+    private CamelContext context;
 
-    public DeadLetters(DataSource dataSource, CamelContext context) {
+    public DeadLetters(DataSource dataSource) {
         this.dataSource = dataSource;
+    }
+
+    @Override
+    public void setCamelContext(CamelContext context) {
         this.context = context;
     }
 
+    @Override
+    public CamelContext getCamelContext() {
+        return context;
+    }
+
     /**
-     * Records the failed exchange (the dead letter channel delivers the original message). Reads the
-     * exchange properties {@code flow}, {@code messageKey} and {@code replayEndpoint}; frees the
-     * idempotency key ({@code idempotentRepository}/{@code messageKey}) so a replay is not taken for a duplicate.
+     * Records a failed message (the dead letter channel delivers the original one): the flow, the key
+     * it is known by, the endpoint a replay sends it to, the error and the attempts made. Frees the
+     * idempotency key in {@code idempotentRepository} so a replay is not taken for a duplicate.
+     * Returns the dead letter's id.
      */
-    public long record(Exchange exchange) {
-        Exception error = exchange.getProperty(Exchange.EXCEPTION_CAUGHT, Exception.class);
-        String flow = exchange.getProperty("flow", exchange.getFromRouteId(), String.class);
-        String key = exchange.getProperty("messageKey", String.class);
-        String endpoint = exchange.getProperty("replayEndpoint", String.class);
-        if (endpoint == null) {
-            endpoint = exchange.getFromEndpoint() == null ? "unknown" : exchange.getFromEndpoint().getEndpointUri();
-        }
-        Integer redeliveries = exchange.getIn().getHeader(Exchange.REDELIVERY_COUNTER, Integer.class);
+    public long record(String flow, String key, String endpoint, String idempotentRepository, Exception error,
+            Integer redeliveries, String body) {
+        flow = flow == null ? "unknown" : flow;
+        endpoint = endpoint == null ? "unknown" : endpoint;
         String message = error == null ? "unknown error" : describe(error);
-        String body = exchange.getIn().getBody(String.class);
         long id;
         try (Connection c = dataSource.getConnection();
                 PreparedStatement ps = c.prepareStatement("insert into dead_letter (at, flow, message_key, endpoint, body, error,"
@@ -70,16 +75,13 @@ public final class DeadLetters {
         } catch (SQLException e) {
             throw new IllegalStateException("cannot write a dead letter", e);
         }
-        String repository = exchange.getProperty("idempotentRepository", String.class);
-        if (repository != null && key != null) {
-            IdempotentRepository repo = context.getRegistry().lookupByNameAndType(repository, IdempotentRepository.class);
+        if (idempotentRepository != null && key != null) {
+            IdempotentRepository repo = context.getRegistry().lookupByNameAndType(idempotentRepository, IdempotentRepository.class);
             if (repo != null) {
                 repo.remove(key);
             }
         }
-        LOG.error("Dead letter {} in {} for {}: {}. Replay: java -jar target/cosell-connector.jar --replay-dead-letter {}",
-                id, flow, key, message, id);
-        exchange.setProperty("deadLetterId", id);
+        LOG.error("Dead letter {} in {} for {}: {}. Replay: cosell-connector --replay-dead-letter {}", id, flow, key, message, id);
         return id;
     }
 

@@ -1,4 +1,7 @@
-package dev.cosell.connector.sync;
+package dev.cosell.connector.ledger;
+
+import dev.cosell.connector.mapping.ReferralPatch;
+import dev.cosell.connector.metrics.SyncMetrics;
 
 import java.security.MessageDigest;
 import java.sql.Connection;
@@ -18,7 +21,6 @@ import javax.sql.DataSource;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
-import org.apache.camel.Exchange;
 
 /**
  * The sync ledger ({@code sync_link}) and audit trail ({@code sync_audit}). The routes keep the
@@ -181,35 +183,28 @@ public final class SyncLedger {
         }
     }
 
-    /** After the Partner Center → Dynamics 365 direction wrote the opportunity. */
-    public void recordPartnerCenterWrite(Exchange exchange) {
-        record(exchange, "partnercenter-to-dynamics", "partnercenter");
-    }
-
-    /** After the Dynamics 365 → Partner Center direction wrote the referral (and maybe the opportunity's link fields). */
-    public void recordDynamicsWrite(Exchange exchange) {
-        record(exchange, "dynamics-to-partnercenter", "dynamics");
-    }
-
     /**
-     * Writes what each side now holds, from the exchange properties the flows keep: {@code referral}
-     * (as Partner Center returned it), {@code referralId}, {@code opportunityId}, {@code opportunityEtag}
-     * (Dataverse version after our write), {@code projectionHash} (hash of the referral → opportunity
-     * projection; with it {@code projection} itself, what the opportunity now holds of the referral),
-     * {@code crmProjection} and {@code crmProjectionHash} (the opportunity → referral projection and its
-     * hash). Absent values leave the stored ones as they are.
+     * Writes what each side now holds, after a flow wrote to the other side ({@code origin}: partnercenter
+     * when the Partner Center → Dynamics 365 direction wrote the opportunity, dynamics when the other
+     * direction wrote the referral). The inputs, as routes/sync-ledger.camel.yaml passes them:
+     * {@code referral} as Partner Center returned it, {@code opportunityEtag} the Dataverse version after
+     * our write, {@code projectionHash} and {@code projection} (referral → opportunity: what the
+     * opportunity now holds of the referral), {@code crmProjectionHash} and {@code crmProjection}
+     * (opportunity → referral). Absent (null) values leave the stored ones as they are.
      */
-    @SuppressWarnings("unchecked")
-    private void record(Exchange exchange, String direction, String origin) {
-        Map<String, Object> referral = exchange.getProperty("referral", Map.class);
-        String referralId = exchange.getProperty("referralId", String.class);
+    public void record(String origin, Map<String, Object> referral, String referralId, String opportunityId,
+            String opportunityEtag, String projectionHash, Map<?, ?> projection, String crmProjectionHash,
+            Map<?, ?> crmProjection) {
+        String direction = switch (origin) {
+            case "partnercenter" -> "partnercenter-to-dynamics";
+            case "dynamics" -> "dynamics-to-partnercenter";
+            default -> throw new IllegalArgumentException("origin must be partnercenter or dynamics, not " + origin);
+        };
         if (referralId == null && referral != null) {
             referralId = String.valueOf(referral.get("id"));
         }
-        Object[] values = values(referral, referralId, exchange.getProperty("opportunityId", String.class),
-                exchange.getProperty("opportunityEtag", String.class), exchange.getProperty("projectionHash", String.class),
-                exchange.getProperty("crmProjectionHash", String.class), exchange.getProperty("crmProjection", Map.class),
-                exchange.getProperty("projectionHash") == null ? null : exchange.getProperty("projection", Map.class), direction);
+        Object[] values = values(referral, referralId, opportunityId, opportunityEtag, projectionHash, crmProjectionHash,
+                crmProjection, projectionHash == null ? null : projection, direction);
         try (Connection c = dataSource.getConnection()) {
             upsert(c, values, origin);
         } catch (SQLException e) {

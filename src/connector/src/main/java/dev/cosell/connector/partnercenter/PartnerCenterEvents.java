@@ -1,4 +1,4 @@
-package dev.cosell.connector.sync;
+package dev.cosell.connector.partnercenter;
 
 import java.util.List;
 import java.util.Map;
@@ -43,9 +43,9 @@ public final class PartnerCenterEvents {
      * @param events the event names taken (the registered ones, partnercenter.webhook.events); any
      *        other name is refused (400) instead of being processed like an update
      */
-    public PartnerCenterEvents(int maxBodyBytes, List<String> events) {
+    public PartnerCenterEvents(int maxBodyBytes, String events) {
         this.maxBodyBytes = maxBodyBytes;
-        this.events = Set.copyOf(events.stream().map(String::trim).toList());
+        this.events = Set.copyOf(dev.cosell.connector.Settings.commaList(events));
     }
 
     /** Events are JSON: a form post or any other type is refused before its body is read. */

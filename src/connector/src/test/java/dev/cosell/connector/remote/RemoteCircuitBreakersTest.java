@@ -1,4 +1,6 @@
-package dev.cosell.connector.sync;
+package dev.cosell.connector.remote;
+
+import dev.cosell.connector.metrics.SyncMetrics;
 
 import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertEquals;

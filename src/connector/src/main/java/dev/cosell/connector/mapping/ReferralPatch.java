@@ -1,4 +1,4 @@
-package dev.cosell.connector.sync;
+package dev.cosell.connector.mapping;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -36,9 +36,9 @@ public final class ReferralPatch {
 
     private final Map<String, String> owners;
 
-    public ReferralPatch(Path ownersFile) {
+    public ReferralPatch(String ownersFile) {
         try {
-            Map<String, Object> raw = JSON.readValue(ownersFile.toFile(), new TypeReference<Map<String, Object>>() { });
+            Map<String, Object> raw = JSON.readValue(Path.of(ownersFile).toFile(), new TypeReference<Map<String, Object>>() { });
             this.owners = new TreeMap<>();
             raw.forEach((k, v) -> {
                 if (!k.startsWith("_")) {
@@ -262,7 +262,7 @@ public final class ReferralPatch {
         return value;
     }
 
-    static boolean same(Object a, Object b) {
+    public static boolean same(Object a, Object b) {
         if (isEmpty(a) && isEmpty(b)) {
             return true;
         }

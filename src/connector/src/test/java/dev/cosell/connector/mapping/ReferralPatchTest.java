@@ -1,4 +1,4 @@
-package dev.cosell.connector.sync;
+package dev.cosell.connector.mapping;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -18,7 +18,7 @@ import org.junit.jupiter.api.io.TempDir;
 class ReferralPatchTest {
 
     static final ObjectMapper JSON = new ObjectMapper();
-    static final ReferralPatch SHIPPED = new ReferralPatch(Path.of("routes/mappings/field-owners.json"));
+    static final ReferralPatch SHIPPED = new ReferralPatch("routes/mappings/field-owners.json");
 
     static Map<String, Object> referral(String status, String substatus) {
         Map<String, Object> r = new LinkedHashMap<>();
@@ -54,7 +54,7 @@ class ReferralPatchTest {
         Path owners = dir.resolve("owners.json");
         Files.writeString(owners, "{\"/status\":\"microsoft\",\"/substatus\":\"microsoft\",\"/statusReason\":\"microsoft\","
                 + "\"/details/dealValue\":\"partner\"}");
-        ReferralPatch patch = new ReferralPatch(owners);
+        ReferralPatch patch = new ReferralPatch(owners.toString());
         // Synced at Active/Accepted; since then Microsoft closed it Won, the seller lost it in the CRM.
         Map<String, Object> base = crm("/status", "Active", "/substatus", "Accepted", "/details/dealValue", 50000);
         ReferralPatch.Plan plan = patch.plan(referral("Closed", "Won"), crm("/status", "Closed", "/substatus", "Lost",

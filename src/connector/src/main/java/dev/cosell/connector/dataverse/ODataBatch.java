@@ -1,4 +1,6 @@
-package dev.cosell.connector.sync;
+package dev.cosell.connector.dataverse;
+
+import dev.cosell.connector.backfill.BackfillPage;
 
 import java.util.ArrayList;
 import java.util.List;

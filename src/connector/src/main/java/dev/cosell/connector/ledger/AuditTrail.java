@@ -1,4 +1,4 @@
-package dev.cosell.connector.sync;
+package dev.cosell.connector.ledger;
 
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;

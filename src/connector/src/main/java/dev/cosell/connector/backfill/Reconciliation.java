@@ -1,4 +1,6 @@
-package dev.cosell.connector.sync;
+package dev.cosell.connector.backfill;
+
+import dev.cosell.connector.ledger.SyncCursor;
 
 import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;

@@ -1,4 +1,11 @@
-package dev.cosell.connector.sync;
+package dev.cosell.connector.backfill;
+
+import dev.cosell.connector.ledger.SyncLedger;
+import dev.cosell.connector.ledger.AuditTrail;
+import dev.cosell.connector.mapping.FieldMappings;
+import dev.cosell.connector.mapping.MappingException;
+import dev.cosell.connector.dataverse.ODataBatch;
+import dev.cosell.connector.dataverse.CustomerMatch;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;

@@ -1,4 +1,4 @@
-package dev.cosell.connector.sync;
+package dev.cosell.connector.mapping;
 
 /** A mapping file could not map a record: names the field and the value, for the audit and the dead letter. */
 public final class MappingException extends RuntimeException {

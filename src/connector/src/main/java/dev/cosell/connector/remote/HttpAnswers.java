@@ -1,4 +1,4 @@
-package dev.cosell.connector.sync;
+package dev.cosell.connector.remote;
 
 import org.apache.camel.http.base.HttpOperationFailedException;
 

@@ -1,4 +1,6 @@
-package dev.cosell.connector.sync;
+package dev.cosell.connector.dataverse;
+
+import dev.cosell.connector.mapping.ReferralPatch;
 
 import java.util.List;
 import java.util.Map;

@@ -1,4 +1,4 @@
-package dev.cosell.connector.sync;
+package dev.cosell.connector.dataverse;
 
 import java.util.ArrayList;
 import java.util.LinkedHashSet;

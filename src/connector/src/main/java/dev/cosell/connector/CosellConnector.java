@@ -20,10 +20,14 @@ public final class CosellConnector {
     }
 
     public static void main(String[] args) throws Exception {
+        // A command word first (sign-in, provision, doctor), or none: run the connector.
+        String command = args.length > 0 && !args[0].startsWith("-") ? args[0] : "run";
+        String[] rest = command.equals("run") && (args.length == 0 || args[0].startsWith("-")) ? args
+                : java.util.Arrays.copyOfRange(args, 1, args.length);
         CommandLine cli;
         try {
-            cli = CommandLine.parse(args, Set.of("--register-webhook", "--reconcile", "--dry-run", "-h", "--help"),
-                    Set.of("--replay-dead-letter"));
+            cli = CommandLine.parse(rest, Set.of("--register-webhook", "--reconcile", "--dry-run", "--adopt", "--browser",
+                    "-h", "--help"), Set.of("--replay-dead-letter"));
         } catch (CommandLine.UsageException e) {
             usage(e.getMessage());
             return;
@@ -31,6 +35,16 @@ public final class CosellConnector {
         if (cli.has("-h") || cli.has("--help")) {
             usage(null);
         }
+        switch (command) {
+            case "run" -> run(cli);
+            case "sign-in" -> System.exit(dev.cosell.connector.cli.SignInCommand.run(cli));
+            case "provision" -> System.exit(dev.cosell.connector.cli.ProvisionCommand.run(cli));
+            case "doctor" -> System.exit(dev.cosell.connector.cli.DoctorCommand.run(cli));
+            default -> usage("unknown command " + command);
+        }
+    }
+
+    private static void run(CommandLine cli) throws Exception {
         Path config = cli.config();
         Map<String, String> overrides = cli.overrides();
         boolean registerWebhook = cli.has("--register-webhook");
@@ -92,9 +106,14 @@ public final class CosellConnector {
             System.err.println(problem);
         }
         System.err.println("""
-                usage: java -jar cosell-connector.jar [--register-webhook | --replay-dead-letter ID|all
-                                                       | --reconcile [--dry-run]] [--config FILE] [--set key=value ...]
+                usage: cosell-connector [sign-in | provision [--dry-run] [--adopt] | doctor]
+                                        [--register-webhook | --replay-dead-letter ID|all | --reconcile [--dry-run]]
+                                        [--config FILE] [--set key=value ...]
                   (no option)         run the connector with application.properties and routes/
+                  sign-in             sign the Partner Center user in (device code); stores the refresh token
+                  provision           create or check the Dataverse columns, choices, key and change tracking;
+                                      --dry-run prints the plan, --adopt maps Microsoft's existing columns
+                  doctor              check the configuration and every remote; a checklist with fixes
                   (the sandbox demo is java -jar src/sandbox/target/cosell-sandbox.jar [--stay])
                   --register-webhook  run the Partner Center Webhook Registration flow once and exit
                                       (exit code 3 on a conflict)

@@ -1,0 +1,16 @@
+package dev.cosell.connector.cli;
+
+import dev.cosell.connector.CommandLine;
+
+/** The {@code provision} command. */
+public final class ProvisionCommand {
+
+    private ProvisionCommand() {
+    }
+
+    /** Returns the process exit code. */
+    public static int run(CommandLine cli) throws Exception {
+        System.err.println("not built yet");
+        return 2;
+    }
+}

@@ -36,6 +36,15 @@ public final class ConnectorRuntime implements AutoCloseable {
         new LinkedHashMap<>(overrides).forEach(main::addOverrideProperty);
         // Before the servers start: a taken port stops the start, naming it (Vert.x would only log it).
         main.addMainListener(new org.apache.camel.main.MainListenerSupport() {
+            // The whole configuration first: every problem listed at once, before any bean or route is made.
+            @Override
+            public void beforeConfigure(org.apache.camel.main.BaseMainSupport m) {
+                var problems = ConfigCheck.of(m.getCamelContext());
+                if (!problems.isEmpty()) {
+                    throw new ConfigCheck.InvalidConfigurationException(problems);
+                }
+            }
+
             @Override
             public void afterConfigure(org.apache.camel.main.BaseMainSupport m) {
                 ServerPorts.checkFree(m.getCamelContext());
@@ -48,6 +57,10 @@ public final class ConnectorRuntime implements AutoCloseable {
                 if (t instanceof ServerPorts.PortInUseException inUse) {
                     main.stop();
                     throw inUse;
+                }
+                if (t instanceof ConfigCheck.InvalidConfigurationException invalid) {
+                    main.stop();
+                    throw invalid;
                 }
             }
             throw e;

@@ -90,13 +90,30 @@ public final class CosellConnector {
         startOrExit(config, overrides).awaitShutdown();
     }
 
-    /** Runs the connector; a port that cannot be bound ends it with exit code 4 and the port named. */
-    private static ConnectorRuntime startOrExit(Path config, Map<String, String> overrides) throws Exception {
+    /** Exit codes: a configuration with problems (each listed), a port that cannot be bound. */
+    public static final int EXIT_CONFIGURATION = 5;
+    public static final int EXIT_PORT_IN_USE = 4;
+
+    /**
+     * Runs the connector; a configuration with problems ends it with exit code 5 and every problem listed,
+     * a port that cannot be bound with exit code 4 and the port named: one message, no stack trace.
+     */
+    static ConnectorRuntime startOrExit(Path config, Map<String, String> overrides) throws Exception {
         try {
             return ConnectorRuntime.start(config, overrides);
         } catch (ServerPorts.PortInUseException e) {
             System.err.println("cosell-connector: " + e.getMessage());
-            System.exit(4);
+            System.exit(EXIT_PORT_IN_USE);
+            throw e;
+        } catch (ConfigCheck.InvalidConfigurationException e) {
+            System.err.println("cosell-connector: " + e.getMessage());
+            System.exit(EXIT_CONFIGURATION);
+            throw e;
+        } catch (IllegalArgumentException e) {
+            if (e.getMessage() != null && e.getMessage().startsWith("Configuration file not found")) {
+                System.err.println("cosell-connector: " + e.getMessage());
+                System.exit(EXIT_CONFIGURATION);
+            }
             throw e;
         }
     }

@@ -40,11 +40,20 @@ public final class ServerPorts {
         if (port == 0) {
             return; // any free port
         }
+        String why = whyNotFree(host, port);
+        if (why != null) {
+            throw new PortInUseException("cannot listen on " + host + ":" + port + " (" + prefix + ".port): " + why
+                    + ". Stop what uses it, or set " + prefix + ".port (" + Settings.envName(prefix + ".port") + ")");
+        }
+    }
+
+    /** Null when host:port can be bound now, else why not. */
+    public static String whyNotFree(String host, int port) {
         try (ServerSocket s = new ServerSocket()) {
             s.bind(new InetSocketAddress(InetAddress.getByName(host), port));
+            return null;
         } catch (IOException e) {
-            throw new PortInUseException("cannot listen on " + host + ":" + port + " (" + prefix + ".port): " + e.getMessage()
-                    + ". Stop what uses it, or set " + prefix + ".port (" + Settings.envName(prefix + ".port") + ")");
+            return e.getMessage();
         }
     }
 }

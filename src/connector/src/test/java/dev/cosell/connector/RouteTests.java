@@ -14,6 +14,9 @@ public final class RouteTests {
     public static final String CLIENT = "auth.client-id=00000000-0000-4000-8000-00000000000b";
     public static final String SECRET = "auth.client-secret=route-test-secret";
     public static final String REFRESH_TOKEN = "auth.partnercenter.refresh-token=route-test-refresh-token";
+    /** The shipped placeholders (contoso, example.com) are refused at start-up: route tests name their own. */
+    public static final String DATAVERSE = "dataverse.url=https://route-tests.crm.dynamics.com";
+    public static final String CALLBACK = "partnercenter.webhook.callback-url=https://route-tests.partner.test/webhooks/partner-center";
     public static final String NO_REGISTRATION = "partnercenter.webhook.register-on-startup=false";
     public static final String NO_SERVER_PORT = "camel.server.port=0";
     public static final String NO_MANAGEMENT = "camel.management.enabled=false";

@@ -23,7 +23,8 @@ class ServerPortsTest {
             List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                     "-cp", System.getProperty("java.class.path"), CosellConnector.class.getName()));
             for (String p : new String[] { RouteTests.STORE, RouteTests.SECRET_KEY, RouteTests.TENANT, RouteTests.CLIENT,
-                    RouteTests.SECRET, RouteTests.REFRESH_TOKEN, RouteTests.NO_REGISTRATION, RouteTests.NO_MANAGEMENT,
+                    RouteTests.SECRET, RouteTests.REFRESH_TOKEN, RouteTests.DATAVERSE, RouteTests.CALLBACK, RouteTests.NO_REGISTRATION,
+                    RouteTests.NO_MANAGEMENT,
                     RouteTests.NO_POLL, "camel.server.host=127.0.0.1", "camel.server.port=" + port }) {
                 cmd.add("--set");
                 cmd.add(p);

@@ -26,8 +26,9 @@ public final class ConnectorHarness implements AutoCloseable {
     private ConnectorRuntime runtime;
 
     public ConnectorHarness() {
-        this.sandbox = Sandbox.start(new Sandbox.Options(0, 0, 0, "tenant-" + UUID.randomUUID().toString().substring(0, 8),
-                "connector-app", "connector-secret", "referrals.admin@contoso.example", 3599));
+        // Entra ID's own shapes: a tenant and an application (client) id are GUIDs.
+        this.sandbox = Sandbox.start(new Sandbox.Options(0, 0, 0, UUID.randomUUID().toString(),
+                "5a1c0b7e-0000-4000-8000-00000000c0a1", "connector-secret", "referrals.admin@contoso.example", 3599));
         this.connectorPort = freePort();
         try {
             this.workDir = Files.createTempDirectory("cosell-test");

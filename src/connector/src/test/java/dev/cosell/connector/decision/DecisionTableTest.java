@@ -43,7 +43,7 @@ import org.junit.jupiter.api.Test;
 @CamelMainTest(propertyPlaceholderLocations = "file:application.properties",
         configurationClasses = ConnectorConfiguration.class,
         properties = { RouteTests.STORE, RouteTests.SECRET_KEY, RouteTests.TENANT, RouteTests.CLIENT, RouteTests.SECRET,
-                RouteTests.REFRESH_TOKEN, RouteTests.NO_REGISTRATION, RouteTests.NO_SERVER_PORT, RouteTests.NO_MANAGEMENT,
+                RouteTests.REFRESH_TOKEN, RouteTests.DATAVERSE, RouteTests.CALLBACK, RouteTests.NO_REGISTRATION, RouteTests.NO_SERVER_PORT, RouteTests.NO_MANAGEMENT,
                 RouteTests.NO_POLL, RouteTests.NO_SWEEP },
         // The decisions' next steps are where this test stops: each is a mock, nothing is called.
         mockEndpointsAndSkip = "direct:(create-opportunity-from-referral|partner-center-referral-updates-to-dynamics-365"

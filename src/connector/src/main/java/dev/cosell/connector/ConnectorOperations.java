@@ -58,6 +58,32 @@ public class ConnectorOperations extends ServiceSupport {
                 .status();
     }
 
+    @ManagedOperation(description = "Reconcile now: a dry run returns its plan (nothing written); a real run starts in the background")
+    public String reconcile(boolean dryRun) {
+        var r = context.getRegistry().lookupByNameAndType("reconciliation", dev.cosell.connector.backfill.Reconciliation.class);
+        if (!dryRun) {
+            return startReconciliation();
+        }
+        if (r.running()) {
+            return "already running: " + r.status();
+        }
+        template.send("direct:reconcile", exchange -> exchange.setProperty("dryRun", true));
+        StringBuilder plan = new StringBuilder("Dry run: nothing was written. Plan:");
+        r.plan().forEach(line -> plan.append("\n  ").append(line));
+        return plan.append("\nReconciliation: ").append(r.status()).toString();
+    }
+
+    @org.apache.camel.api.management.ManagedAttribute(description = "The state store this connector runs on (operator commands find it by this)")
+    public String getStoreIdentity() {
+        return dev.cosell.connector.store.ConnectorStore.identity(
+                context.getPropertiesComponent().resolveProperty("store.url").orElseThrow());
+    }
+
+    @org.apache.camel.api.management.ManagedAttribute(description = "Process id")
+    public long getPid() {
+        return ProcessHandle.current().pid();
+    }
+
     @ManagedOperation(description = "Replay one dead letter by id, or all open ones with -1; returns how many were re-sent")
     public int replayDeadLetters(long id) {
         return context.getRegistry().lookupByNameAndType("deadLetters", dev.cosell.connector.ledger.DeadLetters.class)
@@ -102,7 +128,7 @@ public class ConnectorOperations extends ServiceSupport {
         BearerToken pc = registry.lookupByNameAndType("partnerCenterWebhooksToken", BearerToken.class);
         BearerToken dv = registry.lookupByNameAndType("dataverseToken", BearerToken.class);
         String dataverse = props.resolveProperty("dataverse.url").orElseThrow()
-                + props.resolveProperty("dataverse.api-path").orElse("/api/data/v9.2") + "/WhoAmI";
+                + props.resolveProperty("dataverse.api-path").orElseThrow() + "/WhoAmI";
         String webhooks = props.resolveProperty("partnercenter.webhooks-url").orElseThrow() + "/registration";
         RemoteCircuitBreakers breakers = registry.lookupByNameAndType("remoteCircuitBreakers", RemoteCircuitBreakers.class);
         health.register(new RemoteSystemHealthCheck("partner-center", pc::header, webhooks, Set.of(200, 404), ssl,
@@ -110,7 +136,7 @@ public class ConnectorOperations extends ServiceSupport {
         health.register(new RemoteSystemHealthCheck("dataverse", dv::header, dataverse, Set.of(200), ssl,
                 () -> breakers.state("dataverse")));
         health.register(new StoreHealthCheck(registry.lookupByNameAndType("dataSource", DataSource.class),
-                Integer.parseInt(props.resolveProperty("sync.health.dead-letter-threshold").orElse("10"))));
+                Integer.parseInt(props.resolveProperty("sync.health.dead-letter-threshold").orElseThrow())));
         health.register(new WebhookRegistrationHealthCheck(template));
         health.register(registry.lookupByNameAndType("syncFreshness", SyncFreshnessHealthCheck.class));
     }

@@ -27,13 +27,18 @@ public final class CosellConnector {
         CommandLine cli;
         try {
             cli = CommandLine.parse(rest, Set.of("--register-webhook", "--reconcile", "--dry-run", "--adopt", "--browser",
-                    "-h", "--help"), Set.of("--replay-dead-letter"));
+                    "--version", "-h", "--help"), Set.of("--replay-dead-letter"));
         } catch (CommandLine.UsageException e) {
             usage(e.getMessage());
             return;
         }
         if (cli.has("-h") || cli.has("--help")) {
             usage(null);
+        }
+        if (cli.has("--version")) {
+            String version = CosellConnector.class.getPackage().getImplementationVersion();
+            System.out.println("cosell-connector " + (version == null ? "(development build)" : version));
+            System.exit(0);
         }
         switch (command) {
             case "run" -> run(cli);
@@ -51,6 +56,29 @@ public final class CosellConnector {
         String replay = cli.options().get("--replay-dead-letter");
         boolean reconcile = cli.has("--reconcile");
         boolean dryRun = cli.has("--dry-run");
+        if (registerWebhook || reconcile || replay != null) {
+            // Asked of the connector already running on this store, when there is one: never a second one beside it.
+            String store = dev.cosell.connector.store.ConnectorStore.identity(ConfigCheck.resolver(config, overrides)
+                    .apply("store.url").orElse(""));
+            var running = dev.cosell.connector.cli.RunningConnector.find(store);
+            if (running.isPresent()) {
+                try (var node = running.get()) {
+                    System.out.println("Sent to the running connector (pid " + node.pid() + ").");
+                    if (registerWebhook) {
+                        String outcome = node.registerWebhook();
+                        System.out.println("Webhook registration: " + outcome);
+                        System.exit("conflict".equals(outcome) ? 3 : 0);
+                    } else if (reconcile) {
+                        System.out.println(node.reconcile(dryRun));
+                    } else {
+                        System.out.println("Dead letters replayed: "
+                                + node.replayDeadLetters("all".equalsIgnoreCase(replay) ? null : Long.valueOf(replay)));
+                    }
+                }
+                System.exit(0);
+            }
+            System.out.println("No connector runs on this store: running the command in a connector of its own.");
+        }
         if (registerWebhook) {
             // Only the registration: no schedules, no start-up registration on top of this one.
             overrides.putIfAbsent("partnercenter.webhook.register-on-startup", "false");
@@ -62,7 +90,7 @@ public final class CosellConnector {
             }
         }
         if (reconcile) {
-            // A one-off run beside (or instead of) the running connector: its own ports, no registration.
+            // No connector runs: this one does the run, on its own ports, without registering.
             overrides.putIfAbsent("partnercenter.webhook.register-on-startup", "false");
             overrides.putIfAbsent("camel.server.port", "0");
             overrides.putIfAbsent("camel.management.enabled", "false");
@@ -78,7 +106,7 @@ public final class CosellConnector {
             System.exit(0);
         }
         if (replay != null) {
-            // Replays into the running pipeline of this process, waits for it to drain, then exits.
+            // Replays into the pipeline of this process, waits for it to drain, then exits.
             overrides.putIfAbsent("partnercenter.webhook.register-on-startup", "false");
             try (ConnectorRuntime runtime = startOrExit(config, overrides)) {
                 int n = runtime.replayDeadLetters("all".equalsIgnoreCase(replay) ? null : Long.valueOf(replay));
@@ -136,6 +164,9 @@ public final class CosellConnector {
                                       (exit code 3 on a conflict)
                   --replay-dead-letter ID|all  re-send one or all open dead letters to their flow
                   --reconcile [--dry-run]      backfill / reconcile referrals now; --dry-run prints the plan only
+                                      (these three ask the connector running on the same store, when one
+                                      runs, through its JMX operations; otherwise they run alone)
+                  --version           print the version
                   --config FILE       properties file (default application.properties)
                   --set key=value     override one property (environment variables override too)""");
         System.exit(problem == null ? 0 : 2);

@@ -231,6 +231,22 @@ public final class ConnectorStore implements Service, DataSource {
     }
 
     /** The JDBC URL without credentials that may be embedded in it. */
+    /**
+     * Which store a JDBC URL names, the same in every process on this machine: an H2 file by its absolute
+     * path, an in-memory H2 database never the same as another process's, a server database by its URL
+     * without options. Tells an operator command which running connector is "this one".
+     */
+    public static String identity(String url) {
+        String u = url.trim();
+        if (u.startsWith("jdbc:h2:file:")) {
+            return "h2:" + Path.of(u.substring("jdbc:h2:file:".length()).split(";")[0]).toAbsolutePath().normalize();
+        }
+        if (u.startsWith("jdbc:h2:mem:")) {
+            return "h2-mem:" + u.substring("jdbc:h2:mem:".length()).split(";")[0] + "@" + ProcessHandle.current().pid();
+        }
+        return u.split("[;?]")[0];
+    }
+
     static String redact(String url) {
         return url == null ? null : url.replaceAll("(?i)(password|pwd)=[^;&]*", "$1=***");
     }

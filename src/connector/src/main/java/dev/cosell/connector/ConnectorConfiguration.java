@@ -48,12 +48,8 @@ public class ConnectorConfiguration implements CamelConfiguration {
         registry.bind("connectorSslContext", sslContext == null ? defaultSslContext() : sslContext);
 
         // Entra ID tokens through msal4j, one provider for both resources.
-        EntraTokenProvider tokens = new EntraTokenProvider(new EntraTokenProvider.Settings(
-                settings.require("auth.authority"), settings.require("auth.client-id"),
-                settings.get("auth.client-secret"), settings.get("auth.certificate-path"),
-                settings.get("auth.certificate-password"), settings.requireBoolean("auth.instance-discovery"),
-                settings.get("auth.instance-discovery-metadata"), settings.get("auth.partnercenter.refresh-token")),
-                sslContext, new JdbcTokenCacheStore(dataSource, secrets));
+        EntraTokenProvider tokens = new EntraTokenProvider(authSettings(settings), sslContext,
+                new JdbcTokenCacheStore(dataSource, secrets));
         registry.bind("entraTokens", tokens);
         // Partner Center: App+User (delegated) asks for user_impersonation, App-only for .default.
         EntraTokenProvider.Mode pcMode = EntraTokenProvider.Mode.of(settings.require("auth.partnercenter.mode"));
@@ -93,6 +89,14 @@ public class ConnectorConfiguration implements CamelConfiguration {
 
         // JMX operations (register webhook, ...), registered once the management agent is up.
         context.addService(new ConnectorOperations(context), true, true);
+    }
+
+    /** The {@code auth.*} properties for msal4j (the connector's, and the sign-in command's). */
+    public static EntraTokenProvider.Settings authSettings(Settings settings) {
+        return new EntraTokenProvider.Settings(settings.require("auth.authority"), settings.require("auth.client-id"),
+                settings.get("auth.client-secret"), settings.get("auth.certificate-path"),
+                settings.get("auth.certificate-password"), settings.requireBoolean("auth.instance-discovery"),
+                settings.get("auth.instance-discovery-metadata"), settings.get("auth.partnercenter.refresh-token"));
     }
 
     private static void clusterQuartz(CamelContext context, Settings settings, javax.sql.DataSource dataSource) {

@@ -139,6 +139,12 @@ public class ConnectorOperations extends ServiceSupport {
                 Integer.parseInt(props.resolveProperty("sync.health.dead-letter-threshold").orElseThrow())));
         health.register(new WebhookRegistrationHealthCheck(template));
         health.register(registry.lookupByNameAndType("syncFreshness", SyncFreshnessHealthCheck.class));
+        // The Partner Center user's sign-in (App+User): DOWN "sign in again" when only a new sign-in helps.
+        BearerToken pcUser = registry.lookupByNameAndType("partnerCenterToken", BearerToken.class);
+        if (pcUser.mode() == dev.cosell.connector.auth.EntraTokenProvider.Mode.DELEGATED) {
+            health.register(new dev.cosell.connector.health.SignInHealthCheck(registry.lookupByNameAndType("entraTokens",
+                    dev.cosell.connector.auth.EntraTokenProvider.class), pcUser));
+        }
     }
 
     @Override

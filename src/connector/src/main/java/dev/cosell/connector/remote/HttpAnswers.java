@@ -2,7 +2,7 @@ package dev.cosell.connector.remote;
 
 import org.apache.camel.http.base.HttpOperationFailedException;
 
-/** Reads HTTP failures for the retry policy, wherever Camel wrapped them. */
+/** Reads failures for the retry policy (HTTP answers, token refusals), wherever Camel wrapped them. */
 public final class HttpAnswers {
 
     /** The HTTP failure behind an exception, or null. */
@@ -19,6 +19,14 @@ public final class HttpAnswers {
     public boolean unavailable(Exception e) {
         HttpOperationFailedException h = httpFailure(e);
         return h != null && (h.getStatusCode() == 429 || h.getStatusCode() >= 500);
+    }
+
+    /**
+     * For the retry policy: Entra refused the Partner Center user's token and only a new sign-in helps
+     * (revoked, password changed: invalid_grant). The change waits; it is no dead letter.
+     */
+    public boolean signInNeeded(Exception e) {
+        return dev.cosell.connector.auth.EntraTokenProvider.TokenException.signInNeeded(e);
     }
 
     /** Dataverse refused a change-tracking delta link as too old (400 with error 0x80044352). */

@@ -40,6 +40,8 @@ public final class Sandbox implements AutoCloseable {
         this.pki = SandboxPki.generate();
         this.entra = (EntraIdEmulator) new EntraIdEmulator(vertx, pki).start(options.entraPort());
         entra.registerApp(options.tenant(), options.clientId(), options.clientSecret());
+        // "Allow public client flows": cosell-connector sign-in (device code) works against the sandbox too.
+        entra.allowPublicClientFlows(options.tenant(), options.clientId());
         entra.setAccessTokenLifetimeSeconds(options.tokenLifetimeSeconds());
         this.partnerCenter = new PartnerCenterEmulator(vertx, pki, entra).start(options.partnerCenterPort());
         entra.registerResource(PartnerCenterEmulator.RESOURCE);

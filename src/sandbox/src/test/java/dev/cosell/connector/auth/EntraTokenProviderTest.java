@@ -155,6 +155,48 @@ class EntraTokenProviderTest {
     }
 
     @Test
+    void aRefusalOnlyASignInFixesIsRememberedUntilTheStoredSignInChanges() {
+        entra.setAccessTokenLifetimeSeconds(120); // under msal4j's 5-minute margin: renewed at each use
+        String user = "revoked.admin@contoso.example";
+        Map<String, String> saved = new HashMap<>();
+        int[] loads = { 0 };
+        TokenCacheStore store = new TokenCacheStore() {
+            @Override
+            public String load(String key) {
+                loads[0]++;
+                return saved.get(key);
+            }
+
+            @Override
+            public void save(String key, String serializedCache) {
+                saved.put(key, serializedCache);
+            }
+        };
+        EntraTokenProvider p = provider("right-secret", null, entra.issueRefreshToken(TENANT, "connector-app", user), store);
+        assertNotNull(p.accessToken(PC_USER_SCOPE, Mode.DELEGATED));
+        entra.revokeRefreshTokens(user); // a password change
+        EntraTokenProvider.TokenException refused = assertThrows(EntraTokenProvider.TokenException.class,
+                () -> p.accessToken(PC_USER_SCOPE, Mode.DELEGATED));
+        assertEquals("invalid_grant", refused.errorCode());
+        assertTrue(refused.signInNeeded());
+        assertTrue(EntraTokenProvider.TokenException.signInNeeded(new RuntimeException("wrapped", refused)));
+
+        // Flows retrying meanwhile: one look at the stored sign-in each, no msal4j round (no cache
+        // reload, no renewal attempt, no log line).
+        int before = loads[0];
+        for (int i = 0; i < 5; i++) {
+            assertTrue(assertThrows(EntraTokenProvider.TokenException.class,
+                    () -> p.accessToken(PC_USER_SCOPE, Mode.DELEGATED)).signInNeeded());
+        }
+        assertEquals(before + 5, loads[0]);
+        // Someone signed in (the stored sign-in changed): asked again, through msal4j.
+        store.save(EntraTokenProvider.signInCacheKey("connector-app"), "{}");
+        before = loads[0];
+        assertThrows(EntraTokenProvider.TokenException.class, () -> p.accessToken(PC_USER_SCOPE, Mode.DELEGATED));
+        assertTrue(loads[0] > before + 1, (loads[0] - before) + " loads");
+    }
+
+    @Test
     void delegatedWithoutRefreshTokenSaysWhatToConfigure() {
         EntraTokenProvider p = provider("right-secret", null, null, null);
         EntraTokenProvider.TokenException e = assertThrows(EntraTokenProvider.TokenException.class,

@@ -26,8 +26,13 @@ public final class ConnectorHarness implements AutoCloseable {
     private ConnectorRuntime runtime;
 
     public ConnectorHarness() {
+        this("provisioned");
+    }
+
+    /** With the Dataverse emulator's tables starting {@code provisioned} or {@code empty}. */
+    public ConnectorHarness(String dataverseSchema) {
         this.sandbox = Sandbox.start(new Sandbox.Options(0, 0, 0, "tenant-" + UUID.randomUUID().toString().substring(0, 8),
-                "connector-app", "connector-secret", "referrals.admin@contoso.example", 3599));
+                "connector-app", "connector-secret", "referrals.admin@contoso.example", 3599, dataverseSchema));
         this.connectorPort = freePort();
         try {
             this.workDir = Files.createTempDirectory("cosell-test");
@@ -49,7 +54,12 @@ public final class ConnectorHarness implements AutoCloseable {
     }
 
     public ConnectorRuntime start() throws Exception {
-        runtime = ConnectorRuntime.start(Path.of("application.properties"), properties);
+        return start(Path.of("application.properties"));
+    }
+
+    /** Starts the connector with another configuration file (the harness's properties still override it). */
+    public ConnectorRuntime start(Path config) throws Exception {
+        runtime = ConnectorRuntime.start(config, properties);
         return runtime;
     }
 

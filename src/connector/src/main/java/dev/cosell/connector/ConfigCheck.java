@@ -183,27 +183,37 @@ public final class ConfigCheck {
     /** Every {{property}} the route files use (without a default) must be set: otherwise Camel stops mid-start. */
     private void placeholdersOfRoutes() {
         String pattern = get("camel.main.routes-include-pattern");
-        if (pattern == null || !pattern.startsWith("file:")) {
+        if (pattern == null) {
             return;
         }
-        Path dir = Path.of(pattern.substring("file:".length())).getParent();
-        if (dir == null || !Files.isDirectory(dir)) {
-            problem("camel.main.routes-include-pattern", "no route folder at " + dir);
-            return;
+        // A list of patterns (file:routes/*.camel.yaml, file:routes/one.camel.yaml, ...): the folders they read.
+        java.util.Set<Path> dirs = new java.util.LinkedHashSet<>();
+        for (String one : pattern.split(",")) {
+            String p = one.trim();
+            if (p.startsWith("file:")) {
+                Path parent = Path.of(p.substring("file:".length())).getParent();
+                dirs.add(parent == null ? Path.of(".") : parent);
+            }
         }
         java.util.Set<String> reported = new java.util.HashSet<>();
-        try (var files = Files.list(dir)) {
-            for (Path f : files.filter(x -> x.toString().endsWith(".yaml")).sorted().toList()) {
-                var m = PLACEHOLDER.matcher(Files.readString(f));
-                while (m.find()) {
-                    String key = m.group(1);
-                    if (absent.test(key) && reported.add(key)) {
-                        problem(key, "is used by " + dir.relativize(f) + " but not set");
+        for (Path dir : dirs) {
+            if (!Files.isDirectory(dir)) {
+                problem("camel.main.routes-include-pattern", "no route folder at " + dir.toAbsolutePath());
+                continue;
+            }
+            try (var files = Files.list(dir)) {
+                for (Path f : files.filter(x -> x.toString().endsWith(".yaml")).sorted().toList()) {
+                    var m = PLACEHOLDER.matcher(Files.readString(f));
+                    while (m.find()) {
+                        String key = m.group(1);
+                        if (absent.test(key) && reported.add(key)) {
+                            problem(key, "is used by " + dir.relativize(f) + " but not set");
+                        }
                     }
                 }
+            } catch (java.io.IOException e) {
+                problem("camel.main.routes-include-pattern", "cannot read the route files in " + dir + ": " + e.getMessage());
             }
-        } catch (java.io.IOException e) {
-            problem("camel.main.routes-include-pattern", "cannot read the route files in " + dir + ": " + e.getMessage());
         }
     }
 

@@ -35,6 +35,10 @@ public class ConnectorConfiguration implements CamelConfiguration {
         context.addService(dataSource, true, true);
         SecretBox secrets = new SecretBox(settings.require("store.secret-key"));
 
+        // Where the connector's own Dataverse columns are (dataverse.column.<role>): data calls are translated on the wire.
+        registry.bind("dataverseColumnNames", new dev.cosell.connector.dataverse.DataverseColumnNames(
+                dev.cosell.connector.dataverse.ColumnContract.load(settings.require("sync.mappings-dir")), settings::get));
+
         // TLS trust for every outbound call (JDK CAs unless tls.truststore is set).
         String trustStore = settings.get("tls.truststore");
         String trustStorePassword = settings.get("tls.truststore-password");

@@ -26,9 +26,15 @@ public final class ConnectorHarness implements AutoCloseable {
     private ConnectorRuntime runtime;
 
     public ConnectorHarness() {
+        this("provisioned");
+    }
+
+    /** With the Dataverse emulator's tables starting {@code provisioned} or {@code empty}. */
+    public ConnectorHarness(String dataverseSchema) {
         // Entra ID's own shapes: a tenant and an application (client) id are GUIDs.
         this.sandbox = Sandbox.start(new Sandbox.Options(0, 0, 0, UUID.randomUUID().toString(),
-                "5a1c0b7e-0000-4000-8000-00000000c0a1", "connector-secret", "referrals.admin@contoso.example", 3599));
+                "5a1c0b7e-0000-4000-8000-00000000c0a1", "connector-secret", "referrals.admin@contoso.example", 3599,
+                dataverseSchema));
         this.connectorPort = freePort();
         try {
             this.workDir = Files.createTempDirectory("cosell-test");
@@ -50,7 +56,12 @@ public final class ConnectorHarness implements AutoCloseable {
     }
 
     public ConnectorRuntime start() throws Exception {
-        runtime = ConnectorRuntime.start(Path.of("application.properties"), properties);
+        return start(Path.of("application.properties"));
+    }
+
+    /** Starts the connector with another configuration file (the harness's properties still override it). */
+    public ConnectorRuntime start(Path config) throws Exception {
+        runtime = ConnectorRuntime.start(config, properties);
         return runtime;
     }
 

@@ -73,7 +73,8 @@ class DoctorTest {
             for (String ok : List.of("  ok    configuration", "  ok    port " + harness.connectorPort, "  ok    store: schema version",
                     "  ok    token for Partner Center (referrals) (delegated", "  ok    token for Partner Center (webhooks)",
                     "  ok    token for Dataverse (application", "  ok    Partner Center referrals list for the signed-in user",
-                    "  ok    Dataverse reachable as the application user: user ", "  ok    opportunity columns")) {
+                    "  ok    Dataverse reachable as the application user: user ", "  ok    opportunity columns", "  ok    alternate key on the referral id (cosell_referralid): Active",
+                    "  ok    change tracking on opportunity: on")) {
                 assertTrue(first.contains(ok), "missing '" + ok + "' in:\n" + first);
             }
             // Nothing registered yet: a failure, with the command that fixes it.

@@ -146,12 +146,13 @@ public final class DoctorCommand {
             call(runtime, "direct:dataverse", "GET", "opportunities", "$select=" + columns + "&$top=1", null);
             return "all present";
         });
-        attempt(checks, "alternate key on the referral id", () -> {
+        String referralId = context.getPropertiesComponent().resolveProperty("dataverse.column.referral-id").orElseThrow();
+        attempt(checks, "alternate key on the referral id (" + referralId + ")", () -> {
             Object keys = call(runtime, "direct:dataverse", "GET", "EntityDefinitions(LogicalName='opportunity')/Keys",
                     "$select=LogicalName,KeyAttributes,EntityKeyIndexStatus", null);
             if (keys instanceof Map<?, ?> m && m.get("value") instanceof List<?> list) {
                 for (Object k : list) {
-                    if (k instanceof Map<?, ?> key && String.valueOf(key.get("KeyAttributes")).contains("cosell_referralid")) {
+                    if (k instanceof Map<?, ?> key && String.valueOf(key.get("KeyAttributes")).contains(referralId)) {
                         if ("Active".equals(String.valueOf(key.get("EntityKeyIndexStatus")))) {
                             return "Active";
                         }
@@ -159,7 +160,7 @@ public final class DoctorCommand {
                     }
                 }
             }
-            throw new IllegalStateException("no alternate key on cosell_referralid");
+            throw new IllegalStateException("no alternate key on " + referralId);
         });
         attempt(checks, "change tracking on opportunity", () -> {
             Object table = call(runtime, "direct:dataverse", "GET", "EntityDefinitions(LogicalName='opportunity')",

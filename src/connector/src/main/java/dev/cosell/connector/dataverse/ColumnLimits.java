@@ -28,7 +28,7 @@ public final class ColumnLimits {
         try {
             Map<String, Object> tables = new ObjectMapper().readValue(Path.of(columnsFile).toFile(), new TypeReference<>() { });
             tables.forEach((table, columns) -> {
-                if (columns instanceof Map<?, ?> cs) {
+                if (!table.startsWith("_") && columns instanceof Map<?, ?> cs) {
                     Map<String, Integer> limits = new TreeMap<>();
                     cs.forEach((column, spec) -> {
                         if (spec instanceof Map<?, ?> s && s.get("maxLength") instanceof Number n) {

@@ -18,7 +18,20 @@ public final class Sandbox implements AutoCloseable {
 
     /** Who and where: ports (0 = any free port), tenant, app registration, the signed-in user. */
     public record Options(int entraPort, int partnerCenterPort, int dataversePort, String tenant, String clientId,
-            String clientSecret, String user, int tokenLifetimeSeconds) {
+            String clientSecret, String user, int tokenLifetimeSeconds, String dataverseSchema) {
+
+        /** With the Dataverse tables as provisioned (sandbox.dataverse.schema=provisioned). */
+        public Options(int entraPort, int partnerCenterPort, int dataversePort, String tenant, String clientId,
+                String clientSecret, String user, int tokenLifetimeSeconds) {
+            this(entraPort, partnerCenterPort, dataversePort, tenant, clientId, clientSecret, user, tokenLifetimeSeconds,
+                    "provisioned");
+        }
+
+        /** The same with the Dataverse tables starting as {@code provisioned} or {@code empty} (sandbox.dataverse.schema). */
+        public Options withDataverseSchema(String schema) {
+            return new Options(entraPort, partnerCenterPort, dataversePort, tenant, clientId, clientSecret, user,
+                    tokenLifetimeSeconds, schema);
+        }
 
         public static Options defaults() {
             return new Options(0, 0, 0, "6f1a2b3c-0000-4000-8000-00000000c0de", "3d4e5f60-0000-4000-8000-0000000c11e7",
@@ -46,7 +59,8 @@ public final class Sandbox implements AutoCloseable {
         this.partnerCenter = new PartnerCenterEmulator(vertx, pki, entra).start(options.partnerCenterPort());
         entra.registerResource(PartnerCenterEmulator.RESOURCE);
         entra.registerResource(PartnerCenterEmulator.WEBHOOKS_RESOURCE);
-        this.dataverse = (DataverseEmulator) new DataverseEmulator(vertx, pki, entra, options.tenant())
+        this.dataverse = (DataverseEmulator) new DataverseEmulator(vertx, pki, entra, options.tenant(),
+                dev.cosell.connector.sandbox.dataverse.DataverseSchema.named(options.dataverseSchema()))
                 .start(options.dataversePort());
         entra.registerResource(dataverse.environmentUrl());
     }

@@ -71,7 +71,8 @@ public final class SandboxDemo {
         Sandbox.Options options = new Sandbox.Options(intProp(props, "sandbox.entra.port"),
                 intProp(props, "sandbox.partnercenter.port"), intProp(props, "sandbox.dataverse.port"),
                 props.get("sandbox.tenant-id"), props.get("sandbox.client-id"), props.get("sandbox.client-secret"),
-                props.get("sandbox.user"), intProp(props, "sandbox.token-lifetime-seconds"));
+                props.get("sandbox.user"), intProp(props, "sandbox.token-lifetime-seconds"),
+                props.getOrDefault("sandbox.dataverse.schema", "provisioned"));
         // Free ports unless configured: two demos on one machine never cross-talk.
         int connectorPort = port(props.getOrDefault("sandbox.connector-port", "0"));
         long t0 = System.nanoTime();

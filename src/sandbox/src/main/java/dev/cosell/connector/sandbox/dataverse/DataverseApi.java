@@ -93,9 +93,10 @@ public final class DataverseApi {
 
     private final DataverseSchema schema;
     private final Supplier<String> baseUrl;
-    private final Map<String, Table> tables = new LinkedHashMap<>();
+    final Map<String, Table> tables = new LinkedHashMap<>();
     private final AtomicLong versions = new AtomicLong(1_000_000);
-    private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
+    final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
+    private final DataverseMetadata metadata = new DataverseMetadata(this);
     private final ThreadLocal<Deque<Runnable>> undo = new ThreadLocal<>();
     private final String organizationId = UUID.randomUUID().toString();
     private final String businessUnitId = UUID.randomUUID().toString();
@@ -177,6 +178,10 @@ public final class DataverseApi {
     public Response handle(Request r) {
         try {
             String path = r.path();
+            metadata.advanceKeys();
+            if (metadata.handles(path)) {
+                return metadata.handle(r);
+            }
             if (path.equals("$batch") && r.method().equals("POST")) {
                 return DataverseBatch.execute(this, r);
             }
@@ -1181,6 +1186,35 @@ public final class DataverseApi {
 
     public int count(String entitySet) {
         return table(entitySet).rows.size();
+    }
+
+    /** The components a solution received through MSCRM.SolutionUniqueName ("opportunity.cosell_referralid", ...). */
+    public List<String> solutionComponents(String solution) {
+        return metadata.solutionComponents(solution);
+    }
+
+    /** The ParameterXml of every PublishXml call, in order. */
+    public List<String> published() {
+        return metadata.published();
+    }
+
+    /** Column, key, choice and change-tracking changes made through the metadata API. */
+    public int metadataWrites() {
+        return metadata.metadataWrites();
+    }
+
+    /** How long a new alternate key takes to become Active (Pending, InProgress first). */
+    public void setKeyBuildMillis(long millis) {
+        metadata.keyBuildMillis = millis;
+    }
+
+    /** Whether a table has a column (tests). */
+    public boolean hasColumn(String entitySet, String column) {
+        return table(entitySet).def.column(column) != null;
+    }
+
+    public boolean changeTracking(String entitySet) {
+        return table(entitySet).changeTracking;
     }
 
     public void setChangeTracking(String entitySet, boolean enabled) {

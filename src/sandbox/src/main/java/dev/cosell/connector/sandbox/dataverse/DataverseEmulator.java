@@ -62,6 +62,12 @@ public final class DataverseEmulator extends Emulator {
         apiRegex(HttpMethod.POST, API + "\\$batch$", "/api/data/v9.2/$batch", this::dispatch);
         apiRegex(HttpMethod.GET, API + "WhoAmI$", "/api/data/v9.2/WhoAmI", this::dispatch);
         apiRegex(HttpMethod.POST, API + "(WinOpportunity|LoseOpportunity)$", "/api/data/v9.2/{action}", this::dispatch);
+        // The metadata API (before the data routes: EntityDefinitions(...)/Attributes has no closing parenthesis).
+        String definitions = API + "EntityDefinitions(?:$|[(/%]).*";
+        apiRegex(HttpMethod.GET, definitions, "/api/data/v9.2/EntityDefinitions...", this::dispatch);
+        apiRegex(HttpMethod.POST, definitions, "/api/data/v9.2/EntityDefinitions...", this::dispatch);
+        apiRegex(HttpMethod.PUT, definitions, "/api/data/v9.2/EntityDefinitions...", this::dispatch);
+        apiRegex(HttpMethod.POST, API + "(PublishXml|InsertOptionValue)$", "/api/data/v9.2/{metadataAction}", this::dispatch);
         String keyed = API + "[A-Za-z_]+(?:\\(|%28).*(?:\\)|%29)$";
         apiRegex(HttpMethod.GET, keyed, "/api/data/v9.2/{entitySet}({key})", this::dispatch);
         apiRegex(HttpMethod.PATCH, keyed, "/api/data/v9.2/{entitySet}({key})", this::dispatch);

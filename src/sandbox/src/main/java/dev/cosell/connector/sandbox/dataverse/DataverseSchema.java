@@ -22,7 +22,14 @@ public final class DataverseSchema {
 
     record Column(String name, Type type, Integer maxLength, Long min, Long max, boolean required, boolean system,
             JsonNode defaultValue, Map<String, String> options, List<String> targets, Map<String, Integer> statusOfState,
-            String computed) {
+            String computed, String displayName) {
+
+        Column(String name, Type type, Integer maxLength, Long min, Long max, boolean required, boolean system,
+                JsonNode defaultValue, Map<String, String> options, List<String> targets,
+                Map<String, Integer> statusOfState, String computed) {
+            this(name, type, maxLength, min, max, required, system, defaultValue, options, targets, statusOfState,
+                    computed, null);
+        }
 
         boolean isLookup() {
             return type == Type.Lookup || type == Type.Customer;
@@ -89,6 +96,37 @@ public final class DataverseSchema {
         return schema;
     }
 
+    /** How the emulator's tables start: {@code provisioned} (the default) or {@code empty}. */
+    public static DataverseSchema named(String name) {
+        return switch (name == null || name.isBlank() ? "provisioned" : name.trim()) {
+            case "provisioned" -> standard();
+            case "empty" -> unprovisioned();
+            default -> throw new IllegalArgumentException("sandbox.dataverse.schema must be provisioned or empty, not " + name);
+        };
+    }
+
+    /**
+     * The tables as a new Dynamics 365 Sales environment has them: the standard columns only (no column of a
+     * publisher prefix, no alternate key, change tracking off). Whatever else there is comes through the
+     * metadata API (cosell-connector provision, or a test creating Microsoft-named columns).
+     */
+    public static DataverseSchema unprovisioned() {
+        DataverseSchema full = standard();
+        DataverseSchema schema = new DataverseSchema();
+        for (Entity e : full.entities()) {
+            Map<String, Column> cols = new LinkedHashMap<>();
+            e.columns().forEach((n, c) -> {
+                if (!n.contains("_") || n.startsWith("address1_") || e.logicalName().equals("publisher")
+                        || e.logicalName().equals("solution")) {
+                    cols.put(n, c);
+                }
+            });
+            schema.bySet.put(e.entitySet(), new Entity(e.logicalName(), e.entitySet(), e.primaryId(), e.primaryName(),
+                    false, new LinkedHashMap<>(), cols));
+        }
+        return schema;
+    }
+
     public static DataverseSchema standard() {
         try (InputStream in = DataverseSchema.class.getResourceAsStream("/sandbox/dataverse-schema.json")) {
             return load(in);
@@ -116,6 +154,7 @@ public final class DataverseSchema {
                 c.has("maxLength") ? c.get("maxLength").asInt() : null, c.has("min") ? c.get("min").asLong() : null,
                 c.has("max") ? c.get("max").asLong() : null, c.path("required").asBoolean(false),
                 c.path("system").asBoolean(false), c.get("default"), options, targets, statusOfState,
-                c.has("computed") ? c.get("computed").asText() : null);
+                c.has("computed") ? c.get("computed").asText() : null,
+                c.has("displayName") ? c.get("displayName").asText() : null);
     }
 }

@@ -146,8 +146,10 @@ class PartnerCenterContractTest {
         await().atMost(Duration.ofSeconds(10)).until(() -> count("select count(*) from dead_letter where state = 'open'"
                 + " and error like '%unknown currency ''CHF''%'") == 1);
         assertTrue(dv.rows("opportunities").stream().noneMatch(o -> id.equals(o.path("cosell_referralid").asText())));
-        assertTrue(text("select detail from sync_audit where referral_id = '" + id + "' and action = 'failed'")
-                .contains("no currency (transactioncurrencies) with ISO code CHF"));
+        // (the audit line follows the dead letter, in the same route)
+        String failed = "select detail from sync_audit where referral_id = '" + id + "' and action = 'failed'";
+        await().atMost(Duration.ofSeconds(10)).until(() -> text(failed) != null);
+        assertTrue(text(failed).contains("no currency (transactioncurrencies) with ISO code CHF"));
         dv.seed("transactioncurrencies", List.of((ObjectNode) JSON.createObjectNode()
                 .put("transactioncurrencyid", "c0000000-0000-4000-8000-000000000756").put("isocurrencycode", "CHF")
                 .put("currencyname", "Swiss Franc")));

@@ -270,9 +270,22 @@ public final class EntraIdEmulator extends Emulator {
     protected void routes() {
         api(HttpMethod.POST, "/:tenant/oauth2/v2.0/token", false, this::token);
         api(HttpMethod.POST, "/:tenant/oauth2/v2.0/devicecode", false, this::deviceAuthorization);
-        // Where a user would sign in with the code; the sandbox has no browser side: the admin API approves.
-        router.get("/devicelogin").handler(ctx -> ctx.response().putHeader("Content-Type", "text/plain; charset=utf-8")
-                .end("Sandbox: approve a code with POST " + ADMIN + "/device-codes/{user_code}/approve\n"));
+        // Where a user signs in with the code: a page that takes the code and a user name and approves it
+        // (the sandbox's stand-in for Microsoft's sign-in and MFA); tests use the admin API instead.
+        router.get("/devicelogin").handler(ctx -> ctx.response().putHeader("Content-Type", "text/html; charset=utf-8")
+                .end("<!doctype html><title>Sandbox sign-in</title><h1>Sandbox: sign in with a device code</h1>"
+                        + "<form method=post><label>Code <input name=user_code autofocus></label> "
+                        + "<label>User <input name=upn value='referrals.admin@contoso-sandbox.example'></label> "
+                        + "<button>Sign in</button></form><p>Tests approve with POST " + ADMIN
+                        + "/device-codes/{user_code}/approve.</p>"));
+        router.post("/devicelogin").handler(ctx -> {
+            String code = String.valueOf(ctx.request().getFormAttribute("user_code")).trim();
+            String upn = ctx.request().getFormAttribute("upn");
+            boolean ok = approveDeviceCode(code, upn == null || upn.isBlank() ? "referrals.admin@contoso-sandbox.example" : upn.trim());
+            ctx.response().setStatusCode(ok ? 200 : 400).putHeader("Content-Type", "text/html; charset=utf-8")
+                    .end(ok ? "<!doctype html><p>Signed in. You can close this page and go back to the command.</p>"
+                            : "<!doctype html><p>Unknown or expired code. <a href=/devicelogin>Try again</a>.</p>");
+        });
         api(HttpMethod.GET, "/:tenant/v2.0/.well-known/openid-configuration", false, this::openIdConfiguration);
         api(HttpMethod.GET, "/common/discovery/instance", false, this::instanceDiscovery);
         api(HttpMethod.GET, "/:tenant/discovery/v2.0/keys", false, this::keys);

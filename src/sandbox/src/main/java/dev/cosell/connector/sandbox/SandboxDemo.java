@@ -37,10 +37,10 @@ public final class SandboxDemo {
     public static void main(String[] args) throws Exception {
         dev.cosell.connector.CommandLine line;
         try {
-            line = dev.cosell.connector.CommandLine.parse(args, java.util.Set.of("--stay"), java.util.Set.of());
+            line = dev.cosell.connector.CommandLine.parse(args, java.util.Set.of("--stay", "--rehearsal"), java.util.Set.of());
         } catch (dev.cosell.connector.CommandLine.UsageException e) {
             System.err.println(e.getMessage());
-            System.err.println("usage: java -jar src/sandbox/target/cosell-sandbox.jar [--stay] [--config FILE] [--set key=value ...]");
+            System.err.println("usage: java -jar src/sandbox/target/cosell-sandbox.jar [--stay | --rehearsal] [--config FILE] [--set key=value ...]");
             System.exit(2);
             return;
         }
@@ -50,6 +50,13 @@ public final class SandboxDemo {
         System.setProperty("cosell.log.file", log.toString());
         System.setProperty("log4j2.configurationFile", "log4j2-sandbox-demo.properties");
         OUT.println("cosell-connector sandbox demo; log: " + log);
+        if (line.has("--rehearsal")) {
+            Rehearsal rehearsal = Rehearsal.start(line.config(), line.overrides());
+            Runtime.getRuntime().addShutdownHook(new Thread(rehearsal::close, "rehearsal-stop"));
+            OUT.println(rehearsal.instructions());
+            new java.util.concurrent.CountDownLatch(1).await();
+            return;
+        }
         try {
             System.exit(run(line.config(), line.overrides(), line.has("--stay")));
         } catch (dev.cosell.connector.ServerPorts.PortInUseException e) {
@@ -320,7 +327,7 @@ public final class SandboxDemo {
 
     // ------------------------------------------------------------------------------------------ helpers
 
-    private static Map<String, String> loadSandboxProperties(Path config) throws IOException {
+    static Map<String, String> loadSandboxProperties(Path config) throws IOException {
         java.util.Properties p = new java.util.Properties();
         try (InputStream in = Files.newInputStream(config)) {
             p.load(in);
@@ -335,11 +342,11 @@ public final class SandboxDemo {
         return out;
     }
 
-    private static int intProp(Map<String, String> props, String key) {
+    static int intProp(Map<String, String> props, String key) {
         return Integer.parseInt(props.getOrDefault(key, "0"));
     }
 
-    private static JsonNode resource(String name) {
+    static JsonNode resource(String name) {
         try (InputStream in = SandboxDemo.class.getClassLoader().getResourceAsStream(name)) {
             return JSON.readTree(in);
         } catch (IOException e) {
@@ -356,7 +363,7 @@ public final class SandboxDemo {
     }
 
     /** The configured port, or a free one for 0. */
-    private static int port(String configured) throws IOException {
+    static int port(String configured) throws IOException {
         int port = Integer.parseInt(configured.trim());
         if (port != 0) {
             return port;
@@ -366,7 +373,7 @@ public final class SandboxDemo {
         }
     }
 
-    private static void wipe(Path dir) throws IOException {
+    static void wipe(Path dir) throws IOException {
         if (Files.isDirectory(dir)) {
             try (Stream<Path> files = Files.walk(dir)) {
                 for (Path p : files.sorted(Comparator.reverseOrder()).toList()) {

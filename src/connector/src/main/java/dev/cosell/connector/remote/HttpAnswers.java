@@ -29,9 +29,4 @@ public final class HttpAnswers {
         return dev.cosell.connector.auth.EntraTokenProvider.TokenException.signInNeeded(e);
     }
 
-    /** Dataverse refused a change-tracking delta link as too old (400 with error 0x80044352). */
-    public boolean deltaLinkExpired(Exception e) {
-        return e instanceof HttpOperationFailedException h && h.getStatusCode() == 400
-                && h.getResponseBody() != null && h.getResponseBody().contains("0x80044352");
-    }
 }

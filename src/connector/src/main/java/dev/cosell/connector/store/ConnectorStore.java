@@ -39,13 +39,25 @@ public final class ConnectorStore implements Service, DataSource {
         }
     }
 
-    private final HikariDataSource dataSource;
-    private final MigrateResult migration;
+    private final Settings settings;
+    private HikariDataSource dataSource;
+    private MigrateResult migration;
 
-    private ConnectorStore(HikariDataSource dataSource, MigrateResult migration) {
-        this.dataSource = dataSource;
-        this.migration = migration;
+    private ConnectorStore(Settings settings) {
+        this.settings = settings;
     }
+
+    /**
+     * The store as routes/beans.camel.yaml declares it: its pool opens (and the schema migrates) when the
+     * connector starts it or first asks for a connection. Camel reads the beans of the route files twice
+     * at start-up (a pre-parse, then the load): both readings get the same store, so there is one pool
+     * per database in a JVM, closed once with the connector.
+     */
+    public static ConnectorStore configured(String url, String user, String password, String secretKey, int poolSize) {
+        return IN_USE.computeIfAbsent(settingsOf(url, user, password, secretKey, poolSize), ConnectorStore::new);
+    }
+
+    private static final java.util.Map<Settings, ConnectorStore> IN_USE = new java.util.concurrent.ConcurrentHashMap<>();
 
     /**
      * The store as configured (store.*, routes/beans.camel.yaml): blank values count as unset, and an
@@ -53,6 +65,10 @@ public final class ConnectorStore implements Service, DataSource {
      * stored).
      */
     public static ConnectorStore open(String url, String user, String password, String secretKey, int poolSize) {
+        return open(settingsOf(url, user, password, secretKey, poolSize));
+    }
+
+    private static Settings settingsOf(String url, String user, String password, String secretKey, int poolSize) {
         if (secretKey == null || secretKey.isBlank()) {
             throw new IllegalArgumentException("Property store.secret-key must be set (application.properties or "
                     + dev.cosell.connector.Settings.envName("store.secret-key") + ")");
@@ -62,7 +78,7 @@ public final class ConnectorStore implements Service, DataSource {
         if (password == null && url.startsWith("jdbc:h2:file:")) {
             password = new SecretBox(secretKey).derivePassword("cosell-h2-store");
         }
-        return open(new Settings(url, user, password, poolSize));
+        return new Settings(url, user, password, poolSize);
     }
 
     private static String blankToNull(String s) {
@@ -75,6 +91,22 @@ public final class ConnectorStore implements Service, DataSource {
      * it had one gets it now.
      */
     public static ConnectorStore open(Settings configured) {
+        ConnectorStore store = new ConnectorStore(configured);
+        store.pool();
+        return store;
+    }
+
+    /** The pool, opened (with the schema migrated) the first time it is needed. */
+    private synchronized HikariDataSource pool() {
+        if (dataSource == null) {
+            Object[] opened = openPool(settings);
+            dataSource = (HikariDataSource) opened[0];
+            migration = (MigrateResult) opened[1];
+        }
+        return dataSource;
+    }
+
+    private static Object[] openPool(Settings configured) {
         Settings s = new Settings(durable(configured.url()), configured.user(), configured.password(), configured.poolSize());
         if (s.url().startsWith("jdbc:h2:file:")) {
             Path file = Path.of(s.url().substring("jdbc:h2:file:".length()).split(";")[0]);
@@ -101,7 +133,7 @@ public final class ConnectorStore implements Service, DataSource {
             if (s.url().startsWith("jdbc:h2:file:")) {
                 privateFiles(Path.of(s.url().substring("jdbc:h2:file:".length()).split(";")[0]).toAbsolutePath().getParent());
             }
-            return new ConnectorStore(ds, result);
+            return new Object[] { ds, result };
         } catch (RuntimeException e) {
             ds.close();
             throw e;
@@ -129,56 +161,57 @@ public final class ConnectorStore implements Service, DataSource {
     }
 
     public DataSource dataSource() {
-        return dataSource;
+        return pool();
     }
 
     // The store is the connector's DataSource (bean "dataSource"): the migrated pool.
     @Override
     public java.sql.Connection getConnection() throws java.sql.SQLException {
-        return dataSource.getConnection();
+        return pool().getConnection();
     }
 
     @Override
     public java.sql.Connection getConnection(String username, String password) throws java.sql.SQLException {
-        return dataSource.getConnection(username, password);
+        return pool().getConnection(username, password);
     }
 
     @Override
     public java.io.PrintWriter getLogWriter() throws java.sql.SQLException {
-        return dataSource.getLogWriter();
+        return pool().getLogWriter();
     }
 
     @Override
     public void setLogWriter(java.io.PrintWriter out) throws java.sql.SQLException {
-        dataSource.setLogWriter(out);
+        pool().setLogWriter(out);
     }
 
     @Override
     public void setLoginTimeout(int seconds) throws java.sql.SQLException {
-        dataSource.setLoginTimeout(seconds);
+        pool().setLoginTimeout(seconds);
     }
 
     @Override
     public int getLoginTimeout() throws java.sql.SQLException {
-        return dataSource.getLoginTimeout();
+        return pool().getLoginTimeout();
     }
 
     @Override
     public java.util.logging.Logger getParentLogger() throws java.sql.SQLFeatureNotSupportedException {
-        return dataSource.getParentLogger();
+        return pool().getParentLogger();
     }
 
     @Override
     public <T> T unwrap(Class<T> iface) throws java.sql.SQLException {
-        return iface.isInstance(this) ? iface.cast(this) : dataSource.unwrap(iface);
+        return iface.isInstance(this) ? iface.cast(this) : pool().unwrap(iface);
     }
 
     @Override
     public boolean isWrapperFor(Class<?> iface) throws java.sql.SQLException {
-        return iface.isInstance(this) || dataSource.isWrapperFor(iface);
+        return iface.isInstance(this) || pool().isWrapperFor(iface);
     }
 
     public MigrateResult migration() {
+        pool();
         return migration;
     }
 
@@ -253,12 +286,16 @@ public final class ConnectorStore implements Service, DataSource {
 
     @Override
     public void start() {
-        // opened by open(); nothing more to start
+        pool();
     }
 
     @Override
-    public void stop() {
-        dataSource.close();
+    public synchronized void stop() {
+        IN_USE.remove(settings, this);
+        if (dataSource != null) {
+            dataSource.close();
+            dataSource = null;
+        }
     }
 
     @Override

@@ -546,8 +546,17 @@ final class ConsoleViews {
                 current.setProperty("projection", projection);
                 current.setProperty("accountId", "<account found or created at sync>");
                 current.setProperty("contactId", "<contact found or created at sync>");
-                section(sections, "referral-to-opportunity-create", "A new opportunity (its account and contact are found or created first)",
-                        current::getProperty, null, null);
+                String title = "A new opportunity (its account and contact are found or created first)";
+                if (projection == null) {
+                    Map<String, Object> skipped = new LinkedHashMap<>();
+                    skipped.put("mapping", "referral-to-opportunity-create");
+                    skipped.put("title", title);
+                    skipped.put("error", "not run: it adds to what referral-to-opportunity-update makes, which failed above");
+                    skipped.put("skipped", true);
+                    sections.add(skipped);
+                } else {
+                    section(sections, "referral-to-opportunity-create", title, current::getProperty, null, null);
+                }
                 section(sections, "referral-to-account", "The account, if the CRM has none that matches", current::getProperty, null, null);
                 section(sections, "referral-to-contact", "The contact, if the CRM has none that matches", current::getProperty, null, null);
             }
@@ -581,7 +590,7 @@ final class ConsoleViews {
             }
         }
         m.put("sections", sections);
-        m.put("errors", sections.stream().filter(s -> s.get("error") != null).count());
+        m.put("errors", sections.stream().filter(s -> s.get("error") != null && s.get("skipped") == null).count());
         return m;
     }
 

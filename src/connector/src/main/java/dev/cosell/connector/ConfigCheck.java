@@ -66,10 +66,11 @@ public final class ConfigCheck {
             "sync.circuit-breaker.failure-rate-percent", "sync.circuit-breaker.window-calls",
             "sync.circuit-breaker.minimum-calls", "sync.circuit-breaker.open-ms", "sync.circuit-breaker.half-open-calls",
             "sync.cluster.checkin-interval-ms", "sync.health.dead-letter-threshold", "sync.health.max-poll-age-seconds",
-            "sync.audit-max-length");
+            "sync.audit-max-length", "console.session-timeout-minutes");
     private static final List<String> BOOLEANS = List.of("auth.instance-discovery", "partnercenter.webhook.overwrite",
             "partnercenter.webhook.register-on-startup", "sync.cosell-only", "sync.checkmark", "sync.circuit-breaker.enabled",
-            "sync.cluster.enabled", "dataverse.webhook.enabled", "sync.reconciliation.on-startup");
+            "sync.cluster.enabled", "dataverse.webhook.enabled", "sync.reconciliation.on-startup",
+            "console.enabled", "console.secure-cookie");
 
     /** The value (null when missing or blank). */
     private final Function<String, String> values;
@@ -173,6 +174,15 @@ public final class ConfigCheck {
             if (v != null && !v.equalsIgnoreCase("true") && !v.equalsIgnoreCase("false")) {
                 problem(b, "must be true or false, not '" + v + "'");
             }
+        }
+        String consoleHash = get("console.password-hash");
+        if (consoleHash != null && !dev.cosell.connector.console.ConsolePassword.isHash(consoleHash)) {
+            problem("console.password-hash", "is not a hash: make one with java -cp cosell-connector.jar"
+                    + " dev.cosell.connector.console.ConsolePassword (never the password itself)");
+        }
+        String consolePath = get("console.path");
+        if (consolePath != null && (!consolePath.startsWith("/") || consolePath.equals("/") || consolePath.startsWith("/observe"))) {
+            problem("console.path", "must be a path of its own on the management server, such as /console, not '" + consolePath + "'");
         }
         placeholdersOfRoutes();
         return List.copyOf(problems);

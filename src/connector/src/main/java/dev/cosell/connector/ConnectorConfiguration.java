@@ -93,6 +93,15 @@ public class ConnectorConfiguration implements CamelConfiguration {
 
         // JMX operations (register webhook, ...), registered once the management agent is up.
         context.addService(new ConnectorOperations(context), true, true);
+
+        // The operator console on the management server, once a password hash is configured.
+        if (dev.cosell.connector.console.OperatorConsole.configured(settings)) {
+            context.addService(new dev.cosell.connector.console.OperatorConsole(context), true, true);
+        } else if (settings.requireBoolean("console.enabled")) {
+            org.slf4j.LoggerFactory.getLogger(ConnectorConfiguration.class).info("Operator console off: set console.password-hash"
+                    + " (CONSOLE_PASSWORD_HASH; make one with java -cp cosell-connector.jar"
+                    + " dev.cosell.connector.console.ConsolePassword)");
+        }
     }
 
     /** The {@code auth.*} properties for msal4j (the connector's, and the sign-in command's). */

@@ -48,7 +48,10 @@ public class ConnectorOperations extends ServiceSupport {
         if (r.running()) {
             return "already running: " + r.status();
         }
-        template.asyncSend("direct:reconcile", exchange -> exchange.setProperty("dryRun", false));
+        template.asyncSend("direct:reconcile", exchange -> {
+            exchange.setProperty("dryRun", false);
+            exchange.setProperty("startedBy", "JMX");
+        });
         return "started";
     }
 
@@ -67,7 +70,10 @@ public class ConnectorOperations extends ServiceSupport {
         if (r.running()) {
             return "already running: " + r.status();
         }
-        template.send("direct:reconcile", exchange -> exchange.setProperty("dryRun", true));
+        template.send("direct:reconcile", exchange -> {
+            exchange.setProperty("dryRun", true);
+            exchange.setProperty("startedBy", "JMX");
+        });
         StringBuilder plan = new StringBuilder("Dry run: nothing was written. Plan:");
         r.plan().forEach(line -> plan.append("\n  ").append(line));
         return plan.append("\nReconciliation: ").append(r.status()).toString();

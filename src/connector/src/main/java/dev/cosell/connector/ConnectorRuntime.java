@@ -83,7 +83,10 @@ public final class ConnectorRuntime implements AutoCloseable {
 
     /** Runs a backfill / reconciliation to the end (resuming a checkpoint); a dry run only plans. */
     public dev.cosell.connector.backfill.Reconciliation reconcile(boolean dryRun) {
-        template.send("direct:reconcile", exchange -> exchange.setProperty("dryRun", dryRun));
+        template.send("direct:reconcile", exchange -> {
+            exchange.setProperty("dryRun", dryRun);
+            exchange.setProperty("startedBy", "command line");
+        });
         return main.getCamelContext().getRegistry().lookupByNameAndType("reconciliation",
                 dev.cosell.connector.backfill.Reconciliation.class);
     }

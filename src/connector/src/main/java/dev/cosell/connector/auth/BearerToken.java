@@ -20,6 +20,11 @@ public final class BearerToken {
         return provider.authorization(scope, mode);
     }
 
+    /** The signed-in user and expiry of the token last handed out (null before the first call). */
+    public EntraTokenProvider.TokenInfo info() {
+        return provider.tokenInfo(scope, mode);
+    }
+
     public String scope() {
         return scope;
     }

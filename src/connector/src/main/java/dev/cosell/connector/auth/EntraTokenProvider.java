@@ -161,6 +161,20 @@ public final class EntraTokenProvider {
     /** msal4j renews a cached token this long before it expires; the same rule applies here. */
     private static final long RENEW_BEFORE_EXPIRY_MS = 5 * 60 * 1000;
 
+    /** Who a token was issued for (null for an application token) and until when. */
+    public record TokenInfo(String user, java.time.Instant expiresOn) {
+    }
+
+    /** The token last handed out for this scope and mode, or null before the first one. */
+    public TokenInfo tokenInfo(String scope, Mode mode) {
+        IAuthenticationResult known = current.get(mode + " " + scope);
+        if (known == null) {
+            return null;
+        }
+        String user = known.account() == null ? null : known.account().username();
+        return new TokenInfo(user, known.expiresOnDate().toInstant());
+    }
+
     public String accessToken(String scope, Mode mode) {
         try {
             // Every call of every flow asks for a token: skip msal4j's cache round (which serialises

@@ -33,6 +33,20 @@ public final class Reconciliation {
     private static final String DONE = "reconciliation-referrals-done";
     private volatile boolean running;
     private final List<String> plan = new ArrayList<>();
+    private final List<PlanEntry> planEntries = new ArrayList<>();
+    private volatile ReconciliationRuns runs;
+    private volatile long runId = -1;
+    private volatile String startedBy;
+    private volatile boolean complete;
+
+    /** One line of a dry run's plan: the referral, what would be done, its customer and status. */
+    public record PlanEntry(String referralId, String decision, String customer, String status) {
+    }
+
+    /** Where a run stands: counts, rate (referrals a second) and ETA when a total is expected, percent done. */
+    public record Progress(boolean running, boolean dryRun, long processed, Long expected, double ratePerSecond,
+            Long etaSeconds, Integer percent, Instant startedAt, Instant finishedAt, String startedBy, boolean complete) {
+    }
 
     private final SyncCursor cursor;
     private volatile boolean dryRun;
@@ -64,6 +78,15 @@ public final class Reconciliation {
      * @param dryRun     a dry run stores nothing (no count, no total)
      */
     public synchronized void start(String checkpoint, Boolean dryRun) {
+        start(checkpoint, dryRun, null);
+    }
+
+    /**
+     * As {@link #start(String, Boolean)}, naming who started the run (a console user, schedule, start-up,
+     * command line, JMX) for the run history.
+     */
+    public synchronized void start(String checkpoint, Boolean dryRun, String startedBy) {
+        this.startedBy = startedBy == null || startedBy.isBlank() ? "connector" : startedBy;
         boolean resumed = checkpoint != null;
         this.dryRun = Boolean.TRUE.equals(dryRun);
         running = true;
@@ -77,6 +100,9 @@ public final class Reconciliation {
         processed.set(before);
         resumedFrom = before;
         plan.clear();
+        planEntries.clear();
+        complete = false;
+        runId = runs == null ? -1 : runs.started(startedAt, this.dryRun, this.startedBy);
         pagesRead = 0;
         pagesInOrder = 0;
         doneOutOfOrder.clear();
@@ -152,6 +178,10 @@ public final class Reconciliation {
     /** The run ended without completing (a page failed, or a stop): it resumes at its checkpoint next time. */
     public synchronized void interrupted() {
         running = false;
+        finishedAt = Instant.now();
+        if (runs != null) {
+            runs.ended(runId, finishedAt, "interrupted", processed.get(), dryRun ? plan.size() : null);
+        }
         LOG.warn("Reconciliation interrupted after {} referrals ({} page(s) failed); the next run resumes at the checkpoint",
                 processed.get(), failedPages.size());
     }
@@ -174,10 +204,14 @@ public final class Reconciliation {
 
     public synchronized void finish() {
         running = false;
+        complete = true;
         finishedAt = Instant.now();
         if (!dryRun) {
             cursor.put(TOTAL, String.valueOf(processed.get()));
             cursor.put(DONE, null);
+        }
+        if (runs != null) {
+            runs.ended(runId, finishedAt, "finished", processed.get(), dryRun ? plan.size() : null);
         }
         LOG.info("Reconciliation finished: {} referrals in {} ms; Dataverse opportunities are re-read at the next poll",
                 processed.get(), Duration.between(startedAt, finishedAt).toMillis());
@@ -207,11 +241,37 @@ public final class Reconciliation {
         Object customer = referral.get("customerProfile") instanceof Map<?, ?> p ? ((Map<String, Object>) p).get("name") : "?";
         String line = id + "  " + decision + "  (" + customer + ", " + referral.get("status") + "/" + referral.get("substatus") + ")";
         plan.add(line);
+        planEntries.add(new PlanEntry(id, decision, String.valueOf(customer), referral.get("status") + "/" + referral.get("substatus")));
         return line;
     }
 
     public synchronized List<String> plan() {
         return List.copyOf(plan);
+    }
+
+    /** The last dry run's plan, one entry per referral. */
+    public synchronized List<PlanEntry> planEntries() {
+        return List.copyOf(planEntries);
+    }
+
+    /** Where the current (or last) run stands. A finished run is 100 %; a running one only when a total is expected. */
+    public Progress currentProgress() {
+        Instant started = startedAt;
+        Instant finished = finishedAt;
+        long done = processed.get();
+        Long total = expected;
+        double seconds = started == null ? 0 : Math.max(0.001,
+                Duration.between(started, finished == null ? Instant.now() : finished).toMillis() / 1000.0);
+        double rate = started == null ? 0 : (done - resumedFrom) / seconds;
+        Long eta = running && total != null && rate > 0 ? Math.max(0, Math.round((total - done) / rate)) : null;
+        Integer percent = !running && complete ? Integer.valueOf(100)
+                : running && total != null && total > 0 ? Integer.valueOf((int) Math.min(99, done * 100 / total)) : null;
+        return new Progress(running, dryRun, done, total, rate, eta, percent, started, finished, startedBy, complete);
+    }
+
+    /** Where runs are recorded (the console's "last runs"); optional. */
+    public void setRuns(ReconciliationRuns runs) {
+        this.runs = runs;
     }
 
     /** Referrals done, counting those done before a resume. */
@@ -229,7 +289,7 @@ public final class Reconciliation {
     }
 
     public String status() {
-        return (running ? "running" : finishedAt == null ? "never run" : "finished " + finishedAt) + ", " + processed.get()
+        return (running ? "running" : finishedAt == null ? "never run" : (complete ? "finished " : "interrupted ") + finishedAt) + ", " + processed.get()
                 + " referrals" + (running && expected != null ? " of about " + expected : "");
     }
 }

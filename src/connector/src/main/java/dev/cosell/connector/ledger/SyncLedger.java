@@ -393,6 +393,22 @@ public final class SyncLedger {
         }
     }
 
+    /**
+     * An operator's action in the audit trail (the console's sync now, replay, discard, run): who did it
+     * ({@code actor}), on what, and the correlation id of what it started (null when none).
+     */
+    public void auditBy(String actor, String referralId, String opportunityId, String action, String detail,
+            String correlationId) {
+        try (Connection c = dataSource.getConnection()) {
+            execute(c, "insert into sync_audit (at, flow, referral_id, opportunity_id, action, detail, correlation_id, actor)"
+                    + " values (?, 'console', ?, ?, ?, ?, ?, ?)", new Object[] { Timestamp.from(Instant.now()), referralId,
+                            opportunityId, action, detail == null ? null : detail.substring(0, Math.min(2000, detail.length())),
+                            correlationId, actor });
+        } catch (SQLException e) {
+            throw new IllegalStateException("cannot write the audit trail", e);
+        }
+    }
+
     /** {@code W/"12345"} → 12345 (Dataverse's versionnumber). */
     static Long versionOf(String etag) {
         if (etag == null) {

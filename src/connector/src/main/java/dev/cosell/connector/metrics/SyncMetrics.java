@@ -6,7 +6,7 @@ import org.apache.camel.CamelContext;
 /**
  * Connector counters in Camel's Micrometer registry (scraped at /observe/metrics, next to Camel's
  * per-route timers): sync decisions per flow ({@code cosell_sync_decisions_total{flow,decision}}) and
- * throttling answers ({@code cosell_api_throttled_total{status}}), circuit breakers
+ * throttling answers ({@code cosell_api_throttled_total{system,status}}), circuit breakers
  * ({@code cosell_api_short_circuited_total{system}}, {@code cosell_circuit_transitions_total{system,state}}). API calls per remote system are
  * counted in routes/remote-calls.camel.yaml with the micrometer component.
  */
@@ -40,10 +40,11 @@ public final class SyncMetrics implements org.apache.camel.CamelContextAware {
         }
     }
 
-    public void throttled(int status) {
+    /** A remote system answered 429 or 503 ({@code cosell_api_throttled_total{system,status}}). */
+    public void throttled(String system, int status) {
         MeterRegistry r = registry();
         if (r != null) {
-            r.counter("cosell.api.throttled", "status", String.valueOf(status)).increment();
+            r.counter("cosell.api.throttled", "system", system, "status", String.valueOf(status)).increment();
         }
     }
 

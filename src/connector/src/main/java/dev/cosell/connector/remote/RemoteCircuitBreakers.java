@@ -113,10 +113,13 @@ public final class RemoteCircuitBreakers {
         if (e == null) {
             e = exchange.getException();
         }
+        HttpOperationFailedException http = HttpAnswers.httpFailure(e);
+        if (metrics != null && http != null && (http.getStatusCode() == 429 || http.getStatusCode() == 503)) {
+            metrics.throttled(system, http.getStatusCode());
+        }
         if (settings.enabled() && exchange.getProperty(STARTED + system) != null) {
             CircuitBreaker breaker = breaker(system);
             long elapsed = elapsed(system, exchange);
-            HttpOperationFailedException http = HttpAnswers.httpFailure(e);
             if (http != null && http.getStatusCode() >= 500 || http == null && isIo(e)) {
                 breaker.onError(elapsed, TimeUnit.NANOSECONDS, e);
                 if (breaker.getState() != CircuitBreaker.State.CLOSED) {

@@ -1,7 +1,5 @@
 package dev.cosell.connector.remote;
 
-import dev.cosell.connector.metrics.SyncMetrics;
-
 import java.time.Duration;
 import java.time.Instant;
 import java.time.ZonedDateTime;
@@ -25,11 +23,8 @@ public final class RetryAfter implements Processor {
     private static final Logger LOG = LoggerFactory.getLogger(RetryAfter.class);
 
     private final long maxDelayMs;
-    private final SyncMetrics metrics;
-
-    public RetryAfter(long maxDelayMs, SyncMetrics metrics) {
+    public RetryAfter(long maxDelayMs) {
         this.maxDelayMs = maxDelayMs;
-        this.metrics = metrics;
     }
 
     @Override
@@ -42,9 +37,6 @@ public final class RetryAfter implements Processor {
         HttpOperationFailedException http = HttpAnswers.httpFailure(e);
         if (http == null) {
             return;
-        }
-        if (metrics != null && (http.getStatusCode() == 429 || http.getStatusCode() == 503)) {
-            metrics.throttled(http.getStatusCode());
         }
         Long ms = delayMs(http.getResponseHeaders());
         if (ms != null) {

@@ -101,6 +101,11 @@ public final class SandboxDemo {
             connector.put("store.url", "jdbc:h2:file:" + workDir.toAbsolutePath().resolve("cosell")
                     + ";MODE=PostgreSQL;DATABASE_TO_LOWER=TRUE;DEFAULT_NULL_ORDERING=HIGH");
             connector.put("camel.management.port", String.valueOf(port(props.getOrDefault("sandbox.management-port", "0"))));
+            // The operator console, signed in to with the sandbox's own credentials (sandbox.console-*).
+            String consoleUser = props.getOrDefault("sandbox.console-user", "operator");
+            String consolePassword = props.getOrDefault("sandbox.console-password", "sandbox-console-only");
+            connector.put("console.user", consoleUser);
+            connector.put("console.password-hash", dev.cosell.connector.console.ConsolePassword.hash(consolePassword));
             connector.putAll(overrides);
             banner("Connector");
             long started = System.nanoTime();
@@ -118,6 +123,12 @@ public final class SandboxDemo {
                 printCalls("Dataverse", sandbox.dataverse());
                 line("total %d ms", ms(t0));
                 if (stay) {
+                    Settings settings = new Settings(runtime.context());
+                    if (dev.cosell.connector.console.OperatorConsole.configured(settings)) {
+                        banner("Operator console");
+                        line("%s  user %s  password %s", dev.cosell.connector.console.OperatorConsole.url(settings),
+                                settings.require("console.user"), consolePassword);
+                    }
                     line("--stay: the connector and the emulators keep running; Ctrl+C stops them.");
                     runtime.awaitShutdown();
                 }

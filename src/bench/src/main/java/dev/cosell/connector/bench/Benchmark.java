@@ -76,6 +76,7 @@ public final class Benchmark {
                                     Integer.parseInt(a.getOrDefault("storm-seconds", "5")),
                                     Integer.parseInt(a.getOrDefault("pages-in-flight", "4")),
                                     Integer.parseInt(a.getOrDefault("partnercenter-max", "16")),
+                                    Integer.parseInt(a.getOrDefault("warmup", "500")),
                                     a.getOrDefault("connector-heap", "512m"), Path.of(a.getOrDefault("out", "target/bench"))));
         }
     }

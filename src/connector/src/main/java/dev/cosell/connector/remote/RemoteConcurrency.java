@@ -190,6 +190,7 @@ public final class RemoteConcurrency {
         void released(long sentAt, int status, Long retryAfterMs, String hint) {
             lock.lock();
             try {
+                int limitBefore = limit;
                 inFlight--;
                 if (hint != null) {
                     try {
@@ -234,7 +235,11 @@ public final class RemoteConcurrency {
                         }
                     }
                 }
-                changed.signalAll();
+                // One waiter per freed place (two when the limit grew): not every waiting thread each time.
+                changed.signal();
+                if (limit > limitBefore) {
+                    changed.signal();
+                }
             } finally {
                 lock.unlock();
             }

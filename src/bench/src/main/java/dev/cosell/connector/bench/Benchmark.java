@@ -77,6 +77,7 @@ public final class Benchmark {
                                     Integer.parseInt(a.getOrDefault("pages-in-flight", "4")),
                                     Integer.parseInt(a.getOrDefault("partnercenter-max", "16")),
                                     Integer.parseInt(a.getOrDefault("warmup", "500")),
+                                    Integer.parseInt(a.getOrDefault("workers", "0")),
                                     a.getOrDefault("connector-heap", "512m"), Path.of(a.getOrDefault("out", "target/bench"))));
         }
     }

@@ -54,7 +54,7 @@ final class LatencyBench {
     static final int DOP_HINT = 16, DV_CONCURRENT = 52, PC_RATE_PER_S = 100, PAGE = 100, POLL_PAGE = 500;
 
     record Options(int backfill, int opportunities, int burst, double rate, int stormEvents, int stormSeconds,
-            int pagesInFlight, int partnerCenterMax, int warmup, String heap, java.nio.file.Path out) {
+            int pagesInFlight, int partnerCenterMax, int warmup, int workers, String heap, java.nio.file.Path out) {
     }
 
     private final Options o;
@@ -92,6 +92,9 @@ final class LatencyBench {
         Sandbox s = Sandbox.start(Sandbox.Options.defaults());
         s.partnerCenter().referrals().setCheckAnswers(false);
         RealWorld.apply(s, PROFILE);
+        // Partner Center does not wait for one delivery's answer before the next: a burst is not capped
+        // by the emulator's two delivery threads and the connector's answer time.
+        s.partnerCenter().webhooks().setDeliveryThreads(32);
         return s;
     }
 
@@ -99,6 +102,9 @@ final class LatencyBench {
         Map<String, String> p = new LinkedHashMap<>(extra);
         p.put("sync.reconciliation.pages-in-flight", String.valueOf(o.pagesInFlight()));
         p.put("sync.concurrency.partnercenter.max", String.valueOf(o.partnerCenterMax()));
+        if (o.workers() > 0) {
+            p.put("sync.concurrency", String.valueOf(o.workers()));
+        }
         return p;
     }
 

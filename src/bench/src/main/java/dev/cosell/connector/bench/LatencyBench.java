@@ -121,7 +121,8 @@ final class LatencyBench {
                 long cpu0 = c.cpuMillis();
                 await("latency backfill of " + n, 1800, () -> s.dataverse().api().count("opportunities") >= n);
                 long cpu = c.cpuMillis() - cpu0;
-                Span span = Span.of(s);
+                // From the first page read (the start-up's health checks and the 2 s start delay left out).
+                Span span = Span.of(s, e -> e.uri().startsWith("/v1.0/"));
                 int pages = (n + PAGE - 1) / PAGE;
                 // The minimal calls: the pages one after another (each needs the last one's nextLink); each
                 // page's opportunities (and customer reads) in Dataverse $batch calls. Bound: the page chain
@@ -133,6 +134,7 @@ final class LatencyBench {
                 String how = String.format("max(%d pages x %d ms + 2 x %d ms + %d x %d ms, (%d x 2 x %d ms + %d x 2 x %d ms) / %d)"
                         + " = max(%d, %d) ms", pages, PC, DV, PAGE, BATCH_OP, pages, DV, n, BATCH_OP,
                         Math.min(DV_CONCURRENT, DOP_HINT), chain, dvWork);
+                timeline(s, "backfill");
                 row("backfill of " + n + " referrals", "backfill", bound, span.ms(), span, n, cpu, c.liveHeapMb(), how);
             }
         }
@@ -166,6 +168,7 @@ final class LatencyBench {
                 String how = String.format("max(%d poll pages x 2 x %d ms + %d + %d, max(%d / %d/s, %d x %d ms / %d), %d x %d ms / %d)"
                         + " = %d ms", pages, DV, PC, DV, n, PC_RATE_PER_S, n, PC, o.partnerCenterMax(), n, DV,
                         Math.min(DV_CONCURRENT, DOP_HINT), bound);
+                timeline(s, "flagged");
                 row(n + " flagged opportunities", "flaggedOpportunities", bound, span.ms(), span, n, cpu, c.liveHeapMb(), how);
             }
         }
@@ -307,11 +310,15 @@ final class LatencyBench {
     /** The connector's calls to Partner Center's referrals API and to Dataverse: first start to last end, 429s. */
     record Span(long first, long last, long calls, long answered429, long pcCalls, long dvCalls) {
         static Span of(Sandbox s) {
-            return of(s, false);
+            return of(s, e -> true);
         }
 
-        /** {@code fromFirstPoll}: the work starts with the first Dataverse poll (start-up calls before it left out). */
         static Span of(Sandbox s, boolean fromFirstPoll) {
+            return of(s, e -> !fromFirstPoll || Benchmark.isPollUri(e.method(), e.uri()));
+        }
+
+        /** The work starts with the first call that {@code starts} (start-up's health calls before it left out). */
+        static Span of(Sandbox s, java.util.function.Predicate<CallLog.Entry> starts) {
             long first = Long.MAX_VALUE;
             long last = 0;
             long calls = 0;
@@ -327,7 +334,7 @@ final class LatencyBench {
                 if (e.status() == 429) {
                     limited++;
                 }
-                if (!fromFirstPoll || Benchmark.isPollUri(e.method(), e.uri())) {
+                if (starts.test(e)) {
                     first = Math.min(first, e.startedAtMillis());
                 }
                 // polls that find nothing more (while the benchmark waits) are not work
@@ -342,6 +349,26 @@ final class LatencyBench {
 
         long ms() {
             return Math.max(1, last - first);
+        }
+    }
+
+    /** The calls' timeline (start and end in ms from the first, status, system, method, path): where the time went. */
+    private void timeline(Sandbox s, String name) throws java.io.IOException {
+        List<String[]> rows = new ArrayList<>();
+        List<CallLog.Entry> all = new ArrayList<>();
+        s.partnerCenter().calls().entries().stream().filter(e -> e.uri().startsWith("/v1.0/")).forEach(all::add);
+        s.dataverse().calls().entries().forEach(all::add);
+        all.sort(java.util.Comparator.comparingLong(CallLog.Entry::startedAtMillis));
+        if (all.isEmpty()) {
+            return;
+        }
+        long t0 = all.get(0).startedAtMillis();
+        try (var out = java.nio.file.Files.newBufferedWriter(o.out().resolve("calls-latency-" + name + ".tsv"))) {
+            for (CallLog.Entry e : all) {
+                out.write(String.format("%d\t%d\t%d\t%s\t%s%n", e.startedAtMillis() - t0,
+                        e.startedAtMillis() - t0 + e.micros() / 1000, e.status(), e.method(),
+                        e.uri().substring(0, Math.min(e.uri().length(), 80))));
+            }
         }
     }
 

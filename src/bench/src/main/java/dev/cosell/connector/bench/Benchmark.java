@@ -42,11 +42,16 @@ public final class Benchmark {
 
     /** Sizes and rates (defaults finish in about 4 minutes on 2 cores). */
     record Options(int creates, int updates, double rate, int opportunityChanges, int backfill, int backfillOpportunities,
-            int warmup, String connectorHeap, int pollIntervalMs, int memoryBackfill, int backfillRunningNode, Path out) {
+            int warmup, String connectorHeap, int pollIntervalMs, int memoryBackfill, int backfillRunningNode, Path out,
+            LatencyBench.Options latency) {
 
         static Options parse(String[] args) {
             Map<String, String> a = new HashMap<>();
             for (String arg : args) {
+                if (arg.equals("--latency")) {
+                    a.put("latency", "true");
+                    continue;
+                }
                 if (!arg.startsWith("--") || !arg.contains("=")) {
                     throw new IllegalArgumentException("arguments are --name=value, got " + arg);
                 }
@@ -61,7 +66,19 @@ public final class Benchmark {
                     Integer.parseInt(a.getOrDefault("poll-interval-ms", "2000")),
                     Integer.parseInt(a.getOrDefault("memory-backfill", "10000")),
                     Integer.parseInt(a.getOrDefault("backfill-running-node", "10000")),
-                    Path.of(a.getOrDefault("out", "target/bench")));
+                    Path.of(a.getOrDefault("out", "target/bench")),
+                    !Boolean.parseBoolean(a.getOrDefault("latency", "false")) ? null
+                            : new LatencyBench.Options(Integer.parseInt(a.getOrDefault("backfill", "10000")),
+                                    Integer.parseInt(a.getOrDefault("backfill-opportunities", "2000")),
+                                    Integer.parseInt(a.getOrDefault("creates", "2000")),
+                                    Double.parseDouble(a.getOrDefault("rate", "50")),
+                                    Integer.parseInt(a.getOrDefault("storm-events", "500")),
+                                    Integer.parseInt(a.getOrDefault("storm-seconds", "5")),
+                                    Integer.parseInt(a.getOrDefault("pages-in-flight", "4")),
+                                    Integer.parseInt(a.getOrDefault("partnercenter-max", "16")),
+                                    Integer.parseInt(a.getOrDefault("warmup", "500")),
+                                    Integer.parseInt(a.getOrDefault("workers", "0")),
+                                    a.getOrDefault("connector-heap", "512m"), Path.of(a.getOrDefault("out", "target/bench"))));
         }
     }
 
@@ -91,6 +108,35 @@ public final class Benchmark {
         results.set("machine", JSON.valueToTree(Map.of("cores", Runtime.getRuntime().availableProcessors(), "java",
                 System.getProperty("java.vm.name") + " " + System.getProperty("java.version"), "os",
                 System.getProperty("os.name") + " " + System.getProperty("os.arch"))));
+        if (options.latency() != null) {
+            // --latency: realistic latency and limits, each scenario against its lower bound (LatencyBench).
+            new LatencyBench(options.latency(), results, table).run();
+        } else {
+            loopback();
+        }
+        results.put("finishedAt", Instant.now().toString());
+        String stamp = LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"));
+        String prefix = options.latency() != null ? "results-latency-" : "results-";
+        Files.writeString(options.out().resolve(prefix + stamp + ".json"), JSON.writeValueAsString(results));
+        Files.writeString(options.out().resolve(options.latency() != null ? "latest-latency.json" : "latest.json"),
+                JSON.writeValueAsString(results));
+        System.out.println();
+        System.out.println("cosell-connector benchmark (" + Runtime.getRuntime().availableProcessors() + " cores, "
+                + System.getProperty("java.version") + ", load average " + loadAverage() + ")");
+        table.forEach(System.out::println);
+        System.out.println("JSON: " + options.out().resolve(prefix + stamp + ".json"));
+    }
+
+    private static String loadAverage() {
+        try {
+            return Files.readString(Path.of("/proc/loadavg")).trim();
+        } catch (Exception e) {
+            return "unknown";
+        }
+    }
+
+    /** The loopback scenarios (no latency, no limits): the CPU-per-record regression table. */
+    private void loopback() throws Exception {
         if (options.creates() > 0) {
             latency();
         }
@@ -113,15 +159,6 @@ public final class Benchmark {
             table.add("");
             table.add(memoryLine);
         }
-        results.put("finishedAt", Instant.now().toString());
-        String stamp = LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"));
-        Files.writeString(options.out().resolve("results-" + stamp + ".json"), JSON.writeValueAsString(results));
-        Files.writeString(options.out().resolve("latest.json"), JSON.writeValueAsString(results));
-        System.out.println();
-        System.out.println("cosell-connector benchmark (" + Runtime.getRuntime().availableProcessors() + " cores, "
-                + System.getProperty("java.version") + ")");
-        table.forEach(System.out::println);
-        System.out.println("JSON: " + options.out().resolve("results-" + stamp + ".json"));
     }
 
     /** The emulators for a run: as in the tests, but without checking their own answers against the contract (the tests do). */
@@ -314,7 +351,11 @@ public final class Benchmark {
         return ids;
     }
 
-    private void seedOpportunity(Sandbox sandbox, String id, String name) {
+    static void seedFlaggedOpportunity(Sandbox sandbox, String id, String name) {
+        seedOpportunity(sandbox, id, name);
+    }
+
+    private static void seedOpportunity(Sandbox sandbox, String id, String name) {
         String accountId = UUID.nameUUIDFromBytes(("account:" + name).getBytes()).toString();
         sandbox.dataverse().api().seed("accounts", List.of((ObjectNode) JSON.createObjectNode().put("accountid", accountId)
                 .put("name", name + " Ltd").put("address1_city", "Oslo").put("address1_country", "NO")));
@@ -875,6 +916,10 @@ public final class Benchmark {
         }
         int i = (int) Math.ceil(p * sorted.size()) - 1;
         return sorted.get(Math.max(0, Math.min(sorted.size() - 1, i)));
+    }
+
+    static ObjectNode statsOf(List<Long> values) {
+        return stats(values);
     }
 
     private static ObjectNode stats(List<Long> values) {

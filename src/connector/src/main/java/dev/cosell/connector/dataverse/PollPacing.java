@@ -3,6 +3,7 @@ package dev.cosell.connector.dataverse;
 import java.time.Instant;
 
 import dev.cosell.connector.remote.HttpAnswers;
+import dev.cosell.connector.remote.RemoteConcurrency;
 import dev.cosell.connector.remote.RetryAfter;
 import org.apache.camel.http.base.HttpOperationFailedException;
 import org.slf4j.Logger;
@@ -18,15 +19,22 @@ public final class PollPacing {
     private static final Logger LOG = LoggerFactory.getLogger(PollPacing.class);
 
     private final long maxDelayMs;
+    private final RemoteConcurrency concurrency;
     private volatile Instant notBefore = Instant.EPOCH;
 
     public PollPacing(long maxDelayMs) {
-        this.maxDelayMs = maxDelayMs;
+        this(maxDelayMs, null);
     }
 
-    /** False while Dataverse asked us to wait. */
+    /** With the remote limiter: a Retry-After that any Dataverse call received holds the poll back too. */
+    public PollPacing(long maxDelayMs, RemoteConcurrency concurrency) {
+        this.maxDelayMs = maxDelayMs;
+        this.concurrency = concurrency;
+    }
+
+    /** False while Dataverse asked us to wait (an answer to the poll, or to any call, had Retry-After). */
     public boolean mayPoll() {
-        return !Instant.now().isBefore(notBefore);
+        return !Instant.now().isBefore(notBefore) && (concurrency == null || !concurrency.held("dataverse"));
     }
 
     /** After a failed poll: the Retry-After of its answer (capped), if it had one, holds the next polls back. */

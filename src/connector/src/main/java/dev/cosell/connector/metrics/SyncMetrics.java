@@ -64,6 +64,22 @@ public final class SyncMetrics implements org.apache.camel.CamelContextAware {
         }
     }
 
+    /** A remote system's call limit was lowered after a 429 ({@code cosell_api_concurrency_decreases_total{system}}). */
+    public void concurrencyDecreased(String system) {
+        MeterRegistry r = registry();
+        if (r != null) {
+            r.counter("cosell.api.concurrency.decreases", "system", system).increment();
+        }
+    }
+
+    /** A gauge read from {@code value} at each scrape (registered once; later calls for the same name and tag are ignored). */
+    public void gauge(String name, String tag, String tagValue, java.util.function.Supplier<Number> value) {
+        MeterRegistry r = registry();
+        if (r != null) {
+            io.micrometer.core.instrument.Gauge.builder(name, value).tag(tag, tagValue).register(r);
+        }
+    }
+
     private MeterRegistry registry() {
         if (registry == null) {
             registry = context.getRegistry().findSingleByType(MeterRegistry.class);

@@ -41,6 +41,10 @@ public abstract class Emulator implements AutoCloseable {
     protected final Router router;
     protected final CallLog calls = new CallLog();
     protected final Faults faults = new Faults();
+    /** Service time per request (off by default): see {@link Latency}. */
+    protected final Latency latency = new Latency();
+    /** The service's own admission control (service protection); open by default. */
+    private volatile RequestGate gate = RequestGate.OPEN;
     private HttpServer server;
     private final java.util.concurrent.atomic.AtomicLong connectionsOpened = new java.util.concurrent.atomic.AtomicLong();
     private String baseUrl;
@@ -163,7 +167,7 @@ public abstract class Emulator implements AutoCloseable {
             });
             Faults.Fault fault = faults.next(ctx.request().method().name(), ctx.request().path());
             if (fault == null) {
-                authorize(ctx, authenticated);
+                serve(ctx, authenticated);
                 return;
             }
             Runnable apply = () -> {
@@ -173,7 +177,7 @@ public abstract class Emulator implements AutoCloseable {
                 } else if (fault.status() > 0) {
                     faultResponse(ctx, fault);
                 } else {
-                    authorize(ctx, authenticated);
+                    serve(ctx, authenticated);
                 }
             };
             if (fault.delayMs() > 0) {
@@ -192,6 +196,31 @@ public abstract class Emulator implements AutoCloseable {
                 }
             }
         }, false);
+    }
+
+    /**
+     * The service's gate, then its latency (plus any service time the gate asks for), then the token check
+     * and the handler; a request the gate rejects gets its answer after the latency too.
+     */
+    private void serve(RoutingContext ctx, boolean authenticated) {
+        RequestGate.Admission admission = gate.admit(ctx);
+        long delay = latency.sampleMs() + admission.extraMs();
+        Runnable go = admission.rejection() != null ? () -> admission.rejection().accept(ctx)
+                : () -> authorize(ctx, authenticated);
+        if (delay <= 0) {
+            go.run();
+        } else {
+            vertx.setTimer(delay, t -> go.run());
+        }
+    }
+
+    public Latency latency() {
+        return latency;
+    }
+
+    /** Puts a service's admission control in front of the API routes ({@link RequestGate#OPEN} removes it). */
+    public void gate(RequestGate gate) {
+        this.gate = gate == null ? RequestGate.OPEN : gate;
     }
 
     private void authorize(RoutingContext ctx, boolean authenticated) {
@@ -228,6 +257,16 @@ public abstract class Emulator implements AutoCloseable {
         router.delete(ADMIN + "/faults").handler(ctx -> {
             faults.clear();
             ctx.response().setStatusCode(204).end();
+        });
+        router.get(ADMIN + "/latency").handler(ctx -> json(ctx, 200, JSON.valueToTree(latency.setting())));
+        router.put(ADMIN + "/latency").handler(ctx -> {
+            try {
+                Latency.Setting s = JSON.readValue(ctx.body().asString(), Latency.Setting.class);
+                latency.set(s.meanMs(), s.jitterMs());
+                json(ctx, 200, JSON.valueToTree(latency.setting()));
+            } catch (Exception e) {
+                json(ctx, 400, JSON.createObjectNode().put("error", "bad latency: " + e.getMessage()));
+            }
         });
     }
 

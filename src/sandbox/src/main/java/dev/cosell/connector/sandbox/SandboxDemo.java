@@ -90,6 +90,8 @@ public final class SandboxDemo {
                 sandbox.dataverse().faults().add(Faults.Rule.rateLimit(limit,
                         intProp(props, "sandbox.dataverse.rate-limit-window-seconds")));
             }
+            // Latency, Dataverse's service protection, Partner Center's throttling (sandbox.latency.*, ...).
+            RealWorld.apply(sandbox, props);
             banner("Sandbox up");
             line("Entra ID       %s (tenant %s)", sandbox.entra().baseUrl(), sandbox.tenant());
             line("Partner Center %s", sandbox.partnerCenter().baseUrl());

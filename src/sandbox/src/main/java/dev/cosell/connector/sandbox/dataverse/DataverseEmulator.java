@@ -41,6 +41,15 @@ public final class DataverseEmulator extends Emulator {
         this.entra = entra;
         this.tenant = tenant;
         this.api = new DataverseApi(schema, this::baseUrl);
+        serviceProtection.registerAdmin(router);
+        gate(serviceProtection);
+    }
+
+    private final ServiceProtection serviceProtection = new ServiceProtection();
+
+    /** Dataverse's service protection limits (off until set). */
+    public ServiceProtection serviceProtection() {
+        return serviceProtection;
     }
 
     @Override

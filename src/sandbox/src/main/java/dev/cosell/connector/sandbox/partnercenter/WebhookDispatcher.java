@@ -111,6 +111,14 @@ public final class WebhookDispatcher implements AutoCloseable {
         this.firstRetryDelayMs = ms;
     }
 
+    /**
+     * Deliveries sent at once (2 by default). Each waits for the receiver's answer, so at 2 a receiver that
+     * takes 80 ms to answer caps the rate at 25 events/s: a burst at a higher rate needs more.
+     */
+    public void setDeliveryThreads(int n) {
+        ((java.util.concurrent.ScheduledThreadPoolExecutor) scheduler).setCorePoolSize(Math.max(1, n));
+    }
+
     private volatile long deliveryDelayMs;
 
     /**

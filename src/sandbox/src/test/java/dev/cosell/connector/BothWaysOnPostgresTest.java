@@ -49,8 +49,7 @@ class BothWaysOnPostgresTest {
                 .with("store.password", pg.password()).with("sync.poll-interval-ms", "300");
         harness.start();
         Seller seller = new Seller(harness);
-        await().atMost(Duration.ofSeconds(20)).until(() ->
-                harness.sandbox.partnerCenter().webhooks().registration(harness.tenant()) != null);
+        harness.awaitWebhookRegistration();
 
         // Partner Center -> CRM, event delivered twice.
         String referralId = harness.sandbox.partnerCenter().createAsMicrosoft(harness.tenant(),

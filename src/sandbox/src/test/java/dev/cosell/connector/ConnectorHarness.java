@@ -89,6 +89,22 @@ public final class ConnectorHarness implements AutoCloseable {
         return properties.get("partnercenter.webhook.callback-url");
     }
 
+    /** Waits until the connector's start-up registration reached the Partner Center emulator. */
+    public void awaitWebhookRegistration() {
+        org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(60))
+                .until(() -> sandbox.partnerCenter().webhooks().registration(tenant()) != null);
+    }
+
+    /** Microsoft creates n co-sell referrals ("prefix i", a documented customer size); their ids. */
+    public List<String> microsoftCreates(int n, String prefix) {
+        List<String> ids = new java.util.ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            ids.add(sandbox.partnerCenter().createAsMicrosoft(tenant(),
+                    PartnerCenterToDynamicsTest.referral(prefix + " " + i, "10to50employees")).path("id").asText());
+        }
+        return ids;
+    }
+
     public static int freePort() {
         try (ServerSocket s = new ServerSocket(0)) {
             return s.getLocalPort();

@@ -77,7 +77,7 @@ class ConsoleBrowserTest {
             pc.webhooks().setFirstRetryDelayMs(50);
             seedDataverse(dv);
             harness.start();
-            await().atMost(Duration.ofSeconds(30)).until(() -> pc.webhooks().registration(harness.tenant()) != null);
+            harness.awaitWebhookRegistration();
             // The demo's referrals, each one synced to an opportunity before the browser starts.
             for (JsonNode r : resource("sandbox/sample-referrals.json")) {
                 String id = pc.createAsMicrosoft(harness.tenant(), (ObjectNode) r).path("id").asText();

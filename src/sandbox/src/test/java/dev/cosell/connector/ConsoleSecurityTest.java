@@ -55,7 +55,7 @@ class ConsoleSecurityTest {
         harness.start();
         var pc = harness.sandbox.partnerCenter();
         pc.webhooks().setFirstRetryDelayMs(50);
-        await().atMost(Duration.ofSeconds(30)).until(() -> pc.webhooks().registration(harness.tenant()) != null);
+        harness.awaitWebhookRegistration();
         referralId = pc.createAsMicrosoft(harness.tenant(), SampleReferrals.coSell("Secure Customer", "Secure Customer co-sell",
                 "10to50employees")).path("id").asText();
         await().atMost(Duration.ofSeconds(20)).until(() -> ledger().find(referralId) != null);

@@ -67,8 +67,7 @@ class DistributionTest {
                     }
                 });
                 // Its start-up registration is done (the command below must find it, not race it).
-                Awaitility.await().atMost(Duration.ofSeconds(60)).until(() ->
-                        harness.sandbox.partnerCenter().webhooks().registration(harness.tenant()) != null);
+                harness.awaitWebhookRegistration();
                 String pid = "pid " + connector.pid() + ")";
                 Result register = command(elsewhere, bin, props, "--register-webhook");
                 assertEquals(0, register.code(), register.output());

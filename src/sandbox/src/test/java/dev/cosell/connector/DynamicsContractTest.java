@@ -41,7 +41,7 @@ class DynamicsContractTest {
         seller = new Seller(harness);
         pc.webhooks().setFirstRetryDelayMs(50);
         pc.calls().capture(true);
-        await().atMost(Duration.ofSeconds(20)).until(() -> pc.webhooks().registration(harness.tenant()) != null);
+        harness.awaitWebhookRegistration();
     }
 
     @AfterAll

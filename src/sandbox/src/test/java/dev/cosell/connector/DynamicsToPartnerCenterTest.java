@@ -40,7 +40,7 @@ class DynamicsToPartnerCenterTest {
         dv = harness.sandbox.dataverse().api();
         seller = new Seller(harness);
         pc.webhooks().setFirstRetryDelayMs(50);
-        await().atMost(Duration.ofSeconds(20)).until(() -> pc.webhooks().registration(harness.tenant()) != null);
+        harness.awaitWebhookRegistration();
     }
 
     @AfterAll

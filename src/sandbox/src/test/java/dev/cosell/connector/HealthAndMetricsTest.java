@@ -36,8 +36,7 @@ class HealthAndMetricsTest {
         runtime = harness.start();
         health = new ObjectName("org.apache.camel:context=" + runtime.context().getManagementName()
                 + ",type=health,name=DefaultHealthCheck");
-        await().atMost(Duration.ofSeconds(20)).until(() -> harness.sandbox.partnerCenter().webhooks()
-                .registration(harness.tenant()) != null);
+        harness.awaitWebhookRegistration();
     }
 
     @AfterAll

@@ -50,7 +50,7 @@ class IntakeHardeningTest {
         harness.start();
         pc = harness.sandbox.partnerCenter();
         pc.webhooks().setFirstRetryDelayMs(50);
-        await().atMost(Duration.ofSeconds(20)).until(() -> pc.webhooks().registration(harness.tenant()) != null);
+        harness.awaitWebhookRegistration();
     }
 
     @AfterAll

@@ -44,7 +44,7 @@ class PartnerCenterContractTest {
         pc = harness.sandbox.partnerCenter();
         dv = harness.sandbox.dataverse().api();
         pc.webhooks().setFirstRetryDelayMs(50);
-        await().atMost(Duration.ofSeconds(20)).until(() -> pc.webhooks().registration(harness.tenant()) != null);
+        harness.awaitWebhookRegistration();
     }
 
     @AfterAll

@@ -34,8 +34,7 @@ class PartnerCenterToDynamicsSettingsTest {
     }
 
     private void awaitRegistration() {
-        await().atMost(Duration.ofSeconds(20)).until(() ->
-                harness.sandbox.partnerCenter().webhooks().registration(harness.tenant()) != null);
+        harness.awaitWebhookRegistration();
     }
 
     @Test

@@ -46,7 +46,7 @@ class PartnerCenterToDynamicsTest {
         pc = harness.sandbox.partnerCenter();
         dv = harness.sandbox.dataverse().api();
         pc.webhooks().setFirstRetryDelayMs(50);
-        await().atMost(Duration.ofSeconds(20)).until(() -> pc.webhooks().registration(harness.tenant()) != null);
+        harness.awaitWebhookRegistration();
     }
 
     @AfterAll

@@ -1,6 +1,5 @@
 package dev.cosell.connector;
 
-import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -13,7 +12,6 @@ import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.sql.DriverManager;
 import java.sql.SQLException;
-import java.time.Duration;
 import java.util.List;
 
 import javax.management.MBeanServer;
@@ -48,8 +46,7 @@ class SecretsAtRestTest {
                 .with("dataverse.webhook.enabled", "true").with("dataverse.webhook.key", WEBHOOK_KEY)) {
             harness.start();
             // A Partner Center call: msal4j keeps the rotated refresh token in the store's token cache.
-            await().atMost(Duration.ofSeconds(20)).until(() -> harness.sandbox.partnerCenter().webhooks()
-                    .registration(harness.tenant()) != null);
+            harness.awaitWebhookRegistration();
             DataSource ds = harness.runtime().context().getRegistry().lookupByNameAndType("dataSource", DataSource.class);
             String cache;
             try (var c = ds.getConnection(); var st = c.createStatement();

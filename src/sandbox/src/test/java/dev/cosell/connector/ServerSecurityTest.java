@@ -96,8 +96,7 @@ class ServerSecurityTest {
         } catch (java.io.IOException closed) {
             // the TLS server drops a plain-text client: as it should
         }
-        await().atMost(Duration.ofSeconds(30)).until(() -> harness.sandbox.partnerCenter().webhooks()
-                .registration(harness.tenant()) != null);
+        harness.awaitWebhookRegistration();
         assertTrue(harness.sandbox.partnerCenter().webhooks().registration(harness.tenant()).webhookUrl().startsWith("https://"));
         String id = harness.sandbox.partnerCenter().createAsMicrosoft(harness.tenant(),
                 PartnerCenterToDynamicsTest.referral("Tls Customer", "10to50employees")).path("id").asText();

@@ -33,8 +33,7 @@ class ServiceProtectionStormTest {
         harness = new ConnectorHarness().with("sync.poll-interval-ms", "500").with("sync.retry.max-delay-ms", "3000");
         harness.start();
         harness.sandbox.partnerCenter().webhooks().setFirstRetryDelayMs(200);
-        await().atMost(Duration.ofSeconds(20)).until(() ->
-                harness.sandbox.partnerCenter().webhooks().registration(harness.tenant()) != null);
+        harness.awaitWebhookRegistration();
     }
 
     @AfterEach
@@ -42,14 +41,6 @@ class ServiceProtectionStormTest {
         harness.close();
     }
 
-    private List<String> microsoftCreates(int n, String prefix) {
-        List<String> ids = new ArrayList<>();
-        for (int i = 0; i < n; i++) {
-            ids.add(harness.sandbox.partnerCenter().createAsMicrosoft(harness.tenant(),
-                    PartnerCenterToDynamicsTest.referral(prefix + " " + i, "10to50employees")).path("id").asText());
-        }
-        return ids;
-    }
 
     private long opportunitiesOf(String referralId) {
         return harness.sandbox.dataverse().api().rows("opportunities").stream()
@@ -70,7 +61,7 @@ class ServiceProtectionStormTest {
         // 1. The storm: everything answered 429 with Retry-After: 1.
         Faults.Rule dvStorm = dv.faults().add(Faults.Rule.throttle(1));
         Faults.Rule pcStorm = harness.sandbox.partnerCenter().faults().add(Faults.Rule.throttle(1).on(null, "/v1.0/"));
-        List<String> referrals = new ArrayList<>(microsoftCreates(40, "Storm"));
+        List<String> referrals = new ArrayList<>(harness.microsoftCreates(40, "Storm"));
         await().pollDelay(Duration.ofSeconds(STORM_SECONDS)).atMost(Duration.ofSeconds(STORM_SECONDS + 5)).until(() -> true);
         dv.faults().clear();
         harness.sandbox.partnerCenter().faults().clear();
@@ -80,7 +71,7 @@ class ServiceProtectionStormTest {
         // 2. Steady state: the storm's backlog and 160 more, under the concurrency limit.
         protection.resetCounts();
         long t0 = System.nanoTime();
-        referrals.addAll(microsoftCreates(160, "Steady"));
+        referrals.addAll(harness.microsoftCreates(160, "Steady"));
         await().atMost(Duration.ofSeconds(120)).until(() -> referrals.stream().allMatch(r -> opportunitiesOf(r) == 1));
         long seconds = Math.max(1, (System.nanoTime() - t0) / 1_000_000_000);
         long limited = protection.rejectedTotal();

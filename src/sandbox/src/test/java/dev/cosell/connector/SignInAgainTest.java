@@ -57,8 +57,7 @@ class SignInAgainTest {
         harness.sandbox.entra().setAccessTokenLifetimeSeconds(120);
         assertEquals(SignInCommand.SIGNED_IN, signIn());
         harness.start();
-        await().atMost(Duration.ofSeconds(20)).until(() -> harness.sandbox.partnerCenter().webhooks()
-                .registration(harness.tenant()) != null);
+        harness.awaitWebhookRegistration();
     }
 
     @AfterAll

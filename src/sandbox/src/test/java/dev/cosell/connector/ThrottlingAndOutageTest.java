@@ -36,8 +36,7 @@ class ThrottlingAndOutageTest {
         harness.start();
         seller = new Seller(harness);
         harness.sandbox.partnerCenter().webhooks().setFirstRetryDelayMs(200);
-        await().atMost(Duration.ofSeconds(20)).until(() ->
-                harness.sandbox.partnerCenter().webhooks().registration(harness.tenant()) != null);
+        harness.awaitWebhookRegistration();
     }
 
     @AfterEach
@@ -45,14 +44,6 @@ class ThrottlingAndOutageTest {
         harness.close();
     }
 
-    private List<String> microsoftCreates(int n, String prefix) {
-        List<String> ids = new ArrayList<>();
-        for (int i = 0; i < n; i++) {
-            ids.add(harness.sandbox.partnerCenter().createAsMicrosoft(harness.tenant(),
-                    PartnerCenterToDynamicsTest.referral(prefix + " " + i, "10to50employees")).path("id").asText());
-        }
-        return ids;
-    }
 
     private List<String> sellerFlags(int n, String prefix) {
         List<String> ids = new ArrayList<>();
@@ -81,7 +72,7 @@ class ThrottlingAndOutageTest {
     void throttlingStormOnBothRemotes() {
         Faults.Rule dv = harness.sandbox.dataverse().faults().add(Faults.Rule.throttle(1));
         Faults.Rule pc = harness.sandbox.partnerCenter().faults().add(Faults.Rule.throttle(1).on(null, "/v1.0/"));
-        List<String> referrals = microsoftCreates(5, "Storm");
+        List<String> referrals = harness.microsoftCreates(5, "Storm");
         List<String> opportunities = sellerFlags(5, "Storm CRM");
         await().pollDelay(Duration.ofSeconds(STORM)).atMost(Duration.ofSeconds(STORM + 5)).until(() -> true);
         harness.sandbox.dataverse().faults().clear();
@@ -96,7 +87,7 @@ class ThrottlingAndOutageTest {
         var breakers = harness.runtime().context().getRegistry().lookupByNameAndType("remoteCircuitBreakers",
                 RemoteCircuitBreakers.class);
         Faults.Rule down = harness.sandbox.dataverse().faults().add(Faults.Rule.status(503));
-        List<String> referrals = microsoftCreates(5, "Dataverse Down");
+        List<String> referrals = harness.microsoftCreates(5, "Dataverse Down");
         await().pollDelay(Duration.ofSeconds(OUTAGE)).atMost(Duration.ofSeconds(OUTAGE + 5)).until(() -> true);
         assertNotEquals("CLOSED", breakers.state("dataverse"), "Dataverse's breaker opened during the outage");
         long dataverseCalls = down.fired();
@@ -106,7 +97,7 @@ class ThrottlingAndOutageTest {
 
         Faults.Rule pcDown = harness.sandbox.partnerCenter().faults().add(Faults.Rule.status(503).on(null, "/v1.0/"));
         List<String> opportunities = sellerFlags(5, "Partner Center Down");
-        List<String> more = microsoftCreates(3, "Partner Center Down MS");
+        List<String> more = harness.microsoftCreates(3, "Partner Center Down MS");
         await().pollDelay(Duration.ofSeconds(OUTAGE)).atMost(Duration.ofSeconds(OUTAGE + 5)).until(() -> true);
         assertNotEquals("CLOSED", breakers.state("partnercenter"), "Partner Center's breaker opened during the outage");
         long partnerCenterCalls = pcDown.fired();

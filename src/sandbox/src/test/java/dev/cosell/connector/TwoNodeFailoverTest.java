@@ -123,8 +123,7 @@ class TwoNodeFailoverTest {
         Seller seller = new Seller(harness);
 
         Process a = node("a", portA, true);
-        await().atMost(Duration.ofSeconds(60)).until(() -> harness.sandbox.partnerCenter().webhooks()
-                .registration(harness.tenant()) != null);
+        harness.awaitWebhookRegistration();
         Process b = node("b", portB, false);
         await().atMost(Duration.ofSeconds(60)).until(() -> schedulers() == 2);
 

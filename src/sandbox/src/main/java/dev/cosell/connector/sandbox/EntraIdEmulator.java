@@ -375,15 +375,8 @@ public final class EntraIdEmulator extends Emulator {
             clientId = pair[0];
             secret = pair.length > 1 ? pair[1] : null;
         }
-        if (clientId == null) {
-            error(ctx, 400, "invalid_request", 900144,
-                    "The request body must contain the following parameter: 'client_id'.");
-            return;
-        }
-        App app = apps.get(key(tenant, clientId));
+        App app = registeredApp(ctx, tenant, clientId);
         if (app == null) {
-            error(ctx, 400, "unauthorized_client", 700016, "Application with identifier '" + clientId
-                    + "' was not found in the directory '" + tenant + "'.");
             return;
         }
         // A public client (device code, or refreshing what it got that way) presents no credential.
@@ -406,6 +399,21 @@ public final class EntraIdEmulator extends Emulator {
         }
     }
 
+    /** The app the request names, or null once Entra's answer for a missing or unknown client id is sent. */
+    private App registeredApp(RoutingContext ctx, String tenant, String clientId) {
+        if (clientId == null) {
+            error(ctx, 400, "invalid_request", 900144,
+                    "The request body must contain the following parameter: 'client_id'.");
+            return null;
+        }
+        App app = apps.get(key(tenant, clientId));
+        if (app == null) {
+            error(ctx, 400, "unauthorized_client", 700016, "Application with identifier '" + clientId
+                    + "' was not found in the directory '" + tenant + "'.");
+        }
+        return app;
+    }
+
     /** POST /{tenant}/oauth2/v2.0/devicecode: client_id and scope; answers the codes to show and poll with. */
     private void deviceAuthorization(RoutingContext ctx) {
         String tenant = ctx.pathParam("tenant");
@@ -417,15 +425,8 @@ public final class EntraIdEmulator extends Emulator {
             return;
         }
         String clientId = form.get("client_id");
-        if (clientId == null) {
-            error(ctx, 400, "invalid_request", 900144,
-                    "The request body must contain the following parameter: 'client_id'.");
-            return;
-        }
-        App app = apps.get(key(tenant, clientId));
+        App app = registeredApp(ctx, tenant, clientId);
         if (app == null) {
-            error(ctx, 400, "unauthorized_client", 700016, "Application with identifier '" + clientId
-                    + "' was not found in the directory '" + tenant + "'.");
             return;
         }
         String scope = form.get("scope");

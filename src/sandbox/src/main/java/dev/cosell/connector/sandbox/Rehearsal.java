@@ -61,6 +61,8 @@ public final class Rehearsal implements AutoCloseable {
             connector.forEach((k, v) -> file.append(k).append(" = ").append(v.replace("\\", "\\\\")).append('\n'));
             Path config = dir.resolve("application.properties");
             Files.writeString(config, file);
+            // It holds the sandbox's client secret and store key: readable by this user only, like the store.
+            Files.setPosixFilePermissions(config, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
             List<String> referrals = new java.util.ArrayList<>();
             for (JsonNode r : SandboxDemo.resource("sandbox/sample-referrals.json")) {
                 if (referrals.size() < 2) {

@@ -68,7 +68,8 @@ public final class ConfigCheck {
             "sync.circuit-breaker.failure-rate-percent", "sync.circuit-breaker.window-calls",
             "sync.circuit-breaker.minimum-calls", "sync.circuit-breaker.open-ms", "sync.circuit-breaker.half-open-calls",
             "sync.cluster.checkin-interval-ms", "sync.health.dead-letter-threshold", "sync.health.max-poll-age-seconds",
-            "sync.audit-max-length", "console.session-timeout-minutes");
+            "sync.audit-max-length", "console.session-timeout-minutes", "sync.dataverse.batch-size",
+            "sync.reconciliation.pages-in-flight");
     private static final List<String> BOOLEANS = List.of("auth.instance-discovery", "partnercenter.webhook.overwrite",
             "partnercenter.webhook.register-on-startup", "sync.cosell-only", "sync.checkmark", "sync.circuit-breaker.enabled",
             "sync.cluster.enabled", "dataverse.webhook.enabled", "sync.reconciliation.on-startup",
@@ -170,6 +171,10 @@ public final class ConfigCheck {
             if (v != null && !v.matches("\\d+")) {
                 problem(n, "must be a whole number, not '" + v + "'");
             }
+        }
+        String batchSize = get("sync.dataverse.batch-size");
+        if (batchSize != null && batchSize.matches("\\d+") && (Integer.parseInt(batchSize) < 1 || Integer.parseInt(batchSize) > 1000)) {
+            problem("sync.dataverse.batch-size", "must be 1 to 1000 (Dataverse's most requests in a $batch), not " + batchSize);
         }
         for (String b : BOOLEANS) {
             String v = get(b);

@@ -83,6 +83,9 @@ public class ConnectorConfiguration implements CamelConfiguration {
                 "opportunity-changes", settings.requireInt("sync.concurrency")));
         registry.bind("reconciliationPool", context.getExecutorServiceManager().newFixedThreadPool(this,
                 "reconciliation", settings.requireInt("sync.concurrency")));
+        // A page's $batch calls sent at once (dataverse-batches); the adaptive limit decides how many go out.
+        registry.bind("dataverseBatchPool", context.getExecutorServiceManager().newFixedThreadPool(this,
+                "dataverse-batches", settings.requireInt("sync.concurrency.dataverse.max")));
 
         // Several nodes on PostgreSQL: Quartz's clustered JDBC job store makes each scheduled route
         // (Dataverse poll, reconciliation) fire on one node at a time, and another node take over

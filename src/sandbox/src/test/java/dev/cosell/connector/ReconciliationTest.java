@@ -118,9 +118,10 @@ class ReconciliationTest {
 
     @Test
     void newReferralsOfKnownCustomersAreCreatedTwoDataverseCallsPerPage() throws Exception {
-        harness = new ConnectorHarness().with("sync.poll-interval-ms", "3600000")
+        // One $batch call per step (the page's 80 lookups and up to 100 creations fit one call).
+        harness = new ConnectorHarness().with("sync.poll-interval-ms", "3600000").with("sync.dataverse.batch-size", "1000")
                 .with("partnercenter.webhook.register-on-startup", "false");
-        loadReferrals(40); // the 40 customers, created one by one
+        loadReferrals(40); // the 40 customers, created by the page
         ConnectorRuntime runtime = harness.start();
         runtime.reconcile(false);
         assertEquals(40, backfilled().size());
@@ -144,6 +145,59 @@ class ReconciliationTest {
         long writes = dataverseWrites("$batch") + dataverseWrites("single");
         runtime.reconcile(false);
         assertEquals(writes, dataverseWrites("$batch") + dataverseWrites("single"));
+    }
+
+    @Test
+    void aPageCreatesItsNewCustomersOnceAndItsCallsGoInSeveralBatchesAtOnce() throws Exception {
+        harness = new ConnectorHarness().with("sync.poll-interval-ms", "3600000").with("sync.dataverse.batch-size", "10")
+                .with("partnercenter.webhook.register-on-startup", "false");
+        loadReferrals(100); // one page: 100 referrals of 40 customers the CRM does not have yet
+        ConnectorRuntime runtime = harness.start();
+        runtime.reconcile(false);
+
+        assertEquals(100, backfilled().size());
+        assertEquals(0, dataverseWrites("single"), "no call per referral or per customer");
+        // 80 lookups, 40 accounts, 40 contacts, 100 opportunities: in calls of at most 10 requests
+        assertEquals(8 + 4 + 4 + 10, dataverseWrites("$batch"));
+        var accounts = harness.sandbox.dataverse().api().rows("accounts").stream()
+                .filter(a -> a.path("name").asText().startsWith("Backfill Customer")).toList();
+        assertEquals(40, accounts.size(), "each new customer created once");
+        assertEquals(40, harness.sandbox.dataverse().api().rows("contacts").size());
+        // Every opportunity under its own customer's account (the answers of parallel calls kept in order).
+        java.util.Map<String, String> accountName = new java.util.HashMap<>();
+        accounts.forEach(a -> accountName.put(a.path("accountid").asText(), a.path("name").asText()));
+        for (ObjectNode o : backfilled()) {
+            int i = Integer.parseInt(o.path("cosell_referralid").asText().substring(24));
+            assertEquals("Backfill Customer " + (i % 40), accountName.get(o.path("_parentaccountid_value").asText()),
+                    "account of " + o.path("name").asText());
+        }
+        assertEquals(100, ledger("select count(*) from sync_link where referral_id like 'b0000000%' and opportunity_id is not null"));
+        assertEquals(0, ledger("select count(*) from customer_creation where state = 'creating'"), "every customer given back");
+        assertEquals(0, ledger("select count(*) from dead_letter"));
+
+        // Four pages at once of the same 40 customers, new again (another CRM's names): the first page
+        // to claim a customer creates it, the others look it up again in bulk; nothing one by one.
+        loadReferralsOf("Second Customer ", 100, 400);
+        long batchesBefore = dataverseWrites("$batch");
+        runtime.reconcile(false);
+        assertEquals(500, backfilled().size());
+        assertEquals(0, dataverseWrites("single"), "no call per referral or per customer");
+        assertEquals(40, harness.sandbox.dataverse().api().rows("accounts").stream()
+                .filter(a -> a.path("name").asText().startsWith("Second Customer")).count(), "each new customer created once");
+        assertTrue(dataverseWrites("$batch") - batchesBefore >= 4 * (8 + 10), "each page's lookups and creations in $batch");
+    }
+
+    private void loadReferralsOf(String customer, int from, int count) {
+        List<ObjectNode> referrals = new ArrayList<>();
+        Instant t = Instant.parse("2026-07-01T00:00:00Z");
+        for (int i = from; i < from + count; i++) {
+            ObjectNode r = PartnerCenterToDynamicsTest.referral(customer + (i % 40), "10to50employees");
+            r.put("id", String.format("b0000000-0000-4000-8000-%012d", i)).put("name", "Backfill " + i)
+                    .put("createdDateTime", t.plusSeconds(i).toString()).put("updatedDateTime", t.plusSeconds(i).toString())
+                    .put("status", "New").put("substatus", "Pending").put("engagementId", "e-" + i);
+            referrals.add(r);
+        }
+        harness.sandbox.partnerCenter().referrals().load(harness.tenant(), referrals);
     }
 
     @Test

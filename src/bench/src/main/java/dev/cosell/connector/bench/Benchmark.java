@@ -74,9 +74,9 @@ public final class Benchmark {
                                     Double.parseDouble(a.getOrDefault("rate", "50")),
                                     Integer.parseInt(a.getOrDefault("storm-events", "500")),
                                     Integer.parseInt(a.getOrDefault("storm-seconds", "5")),
-                                    Integer.parseInt(a.getOrDefault("pages-in-flight", "4")),
+                                    Integer.parseInt(a.getOrDefault("pages-in-flight", "0")),
                                     Integer.parseInt(a.getOrDefault("partnercenter-max", "16")),
-                                    Integer.parseInt(a.getOrDefault("warmup", "500")),
+                                    Integer.parseInt(a.getOrDefault("warmup", "1000")),
                                     Integer.parseInt(a.getOrDefault("workers", "0")),
                                     a.getOrDefault("connector-heap", "512m"), Path.of(a.getOrDefault("out", "target/bench"))));
         }

@@ -99,8 +99,11 @@ final class LatencyBench {
     }
 
     private Map<String, String> connectorProps(Map<String, String> extra) {
+        // 0: as shipped (application.properties)
         Map<String, String> p = new LinkedHashMap<>(extra);
-        p.put("sync.reconciliation.pages-in-flight", String.valueOf(o.pagesInFlight()));
+        if (o.pagesInFlight() > 0) {
+            p.put("sync.reconciliation.pages-in-flight", String.valueOf(o.pagesInFlight()));
+        }
         p.put("sync.concurrency.partnercenter.max", String.valueOf(o.partnerCenterMax()));
         if (o.workers() > 0) {
             p.put("sync.concurrency", String.valueOf(o.workers()));

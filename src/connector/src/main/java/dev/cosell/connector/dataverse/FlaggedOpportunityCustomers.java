@@ -29,11 +29,11 @@ public final class FlaggedOpportunityCustomers {
     }
 
     /**
-     * The {@code $batch} body reading, each once, the account and contact of every row that is flagged
-     * for Partner Center and carries no referral yet; null when that is fewer than two reads (one GET
-     * is no dearer than a $batch of one).
+     * The {@code $batch} bodies (sync.dataverse.batch-size reads each, sent at once) reading, each once,
+     * the account and contact of every row that is flagged for Partner Center and carries no referral
+     * yet; null when that is fewer than two reads (one GET is no dearer than a $batch of one).
      */
-    public String reads(Map<String, Object> page, Exchange exchange) {
+    public List<String> reads(Map<String, Object> page, Exchange exchange) {
         Set<String> reads = new LinkedHashSet<>();
         if (page != null && page.get("value") instanceof List<?> rows) {
             for (Object r : rows) {
@@ -50,14 +50,14 @@ public final class FlaggedOpportunityCustomers {
         }
         List<String> order = new ArrayList<>(reads);
         exchange.setProperty(READS, order);
-        return batch.gets(order);
+        return batch.getBodies(order);
     }
 
-    /** Keeps the answers of the page's $batch (a part that failed is read by its row itself). */
+    /** Keeps the answers of the page's $batch calls (a part that failed is read by its row itself). */
     @SuppressWarnings("unchecked")
-    public void found(String response, Exchange exchange) {
+    public void found(List<String> responses, Exchange exchange) {
         List<String> order = exchange.getProperty(READS, List.class);
-        List<ODataBatch.Answer> answers = batch.parts(response);
+        List<ODataBatch.Answer> answers = batch.parts(responses);
         for (int i = 0; order != null && i < order.size() && i < answers.size(); i++) {
             if (answers.get(i).ok() && !answers.get(i).body().isEmpty()) {
                 read.put(order.get(i), answers.get(i).body());

@@ -13,7 +13,12 @@ import com.fasterxml.jackson.databind.ObjectMapper;
  * part (outside any change set: each succeeds or fails on its own, with {@code Prefer:
  * odata.continue-on-error}), and the answers read back in order. Used by
  * routes/dynamics-365-customer.camel.yaml to look up a referral's account and contact together, and by the
- * backfill (BackfillPage) for a page of lookups and a page of opportunity creations.
+ * backfill (BackfillPage) and the poll (FlaggedOpportunityCustomers) for a page's lookups and creations.
+ *
+ * <p>A page's requests go in several {@code $batch} bodies of at most {@code batchSize} requests each
+ * ({@link #bodies}), which routes/remote-calls.camel.yaml ({@code dataverse-batches}) sends at once within
+ * Dataverse's concurrency: Microsoft allows 1,000 requests in a batch, but each batch runs its requests one
+ * after another, so several small ones in parallel finish sooner than one large one (send-parallel-requests).
  */
 public final class ODataBatch {
 
@@ -24,10 +29,23 @@ public final class ODataBatch {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final String apiPath;
+    private final int batchSize;
 
     /** @param apiPath the Web API path, e.g. /api/data/v9.2 (the GETs name their URL from there) */
     public ODataBatch(String apiPath) {
+        this(apiPath, 1000);
+    }
+
+    /**
+     * @param apiPath   the Web API path, e.g. /api/data/v9.2 (the GETs name their URL from there)
+     * @param batchSize most requests in one body of {@link #bodies} (sync.dataverse.batch-size; Dataverse allows 1,000)
+     */
+    public ODataBatch(String apiPath, int batchSize) {
+        if (batchSize < 1 || batchSize > 1000) {
+            throw new IllegalArgumentException("sync.dataverse.batch-size must be 1..1000 (Dataverse's limit), not " + batchSize);
+        }
         this.apiPath = apiPath.endsWith("/") ? apiPath.substring(0, apiPath.length() - 1) : apiPath;
+        this.batchSize = batchSize;
     }
 
     /** One request of a batch: method, URL relative to the Web API path, its own headers and JSON body (or null). */
@@ -65,6 +83,36 @@ public final class ODataBatch {
             requests.add(new Request("GET", url, Map.of(), null));
         }
         return body(requests);
+    }
+
+    /** The $batch bodies of a GET for each URL, in order, at most the batch size each (none for no URL). */
+    public List<String> getBodies(List<String> relativeUrls) {
+        List<Request> requests = new ArrayList<>(relativeUrls.size());
+        for (String url : relativeUrls) {
+            requests.add(new Request("GET", url, Map.of(), null));
+        }
+        return bodies(requests);
+    }
+
+    /**
+     * The $batch bodies of these requests, in order, at most the batch size each (none for no request):
+     * sent together, their responses read back in the same order by {@link #parts(List)}.
+     */
+    public List<String> bodies(List<Request> requests) {
+        List<String> out = new ArrayList<>();
+        for (int from = 0; from < requests.size(); from += batchSize) {
+            out.add(body(requests.subList(from, Math.min(requests.size(), from + batchSize))));
+        }
+        return out;
+    }
+
+    /** The answers of several $batch responses (of {@link #bodies}, in the same order), one list in order. */
+    public List<Answer> parts(List<String> responses) {
+        List<Answer> out = new ArrayList<>();
+        for (String response : responses) {
+            out.addAll(parts(response));
+        }
+        return out;
     }
 
     /** The $batch body of these requests, in order, each on its own (no change set). */

@@ -135,20 +135,6 @@ public final class NewCustomers {
         }
     }
 
-    private final Semaphore pages = new Semaphore(1);
-
-    /**
-     * The backfill's pages look their customers up one page at a time, after the page before has
-     * created its new ones (routes/reconciliation.camel.yaml): pages in flight never create a customer twice.
-     */
-    public void holdPages() throws InterruptedException {
-        pages.acquire();
-    }
-
-    public void releasePages() {
-        pages.release();
-    }
-
     /** Customers whose lock is held or waited for now on this node (0 when idle). */
     public int locked() {
         return locks.size();

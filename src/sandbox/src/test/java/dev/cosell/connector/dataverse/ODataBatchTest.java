@@ -39,4 +39,31 @@ class ODataBatchTest {
         assertEquals(429, assertThrows(HttpOperationFailedException.class, () -> batch.answers(throttled)).getStatusCode());
         assertThrows(IllegalStateException.class, () -> batch.answers("<html>proxy error</html>"));
     }
+
+    @Test
+    void aPageIsCutIntoBodiesOfTheBatchSizeAndTheirAnswersReadBackInOrder() {
+        ODataBatch small = new ODataBatch("/api/data/v9.2", 2);
+        java.util.List<String> urls = java.util.List.of("accounts(1)", "accounts(2)", "accounts(3)", "accounts(4)", "accounts(5)");
+        java.util.List<String> bodies = small.getBodies(urls);
+        assertEquals(3, bodies.size(), "2 + 2 + 1");
+        assertTrue(bodies.get(0).contains("accounts(1)") && bodies.get(0).contains("accounts(2)") && !bodies.get(0).contains("accounts(3)"));
+        assertTrue(bodies.get(2).contains("accounts(5)") && bodies.get(2).endsWith("--batch_cosell--\r\n"));
+        assertEquals(0, small.getBodies(java.util.List.of()).size(), "no call for nothing");
+
+        java.util.List<String> responses = new java.util.ArrayList<>();
+        for (int b = 0; b < 3; b++) {
+            StringBuilder r = new StringBuilder();
+            for (int i = 2 * b + 1; i <= Math.min(5, 2 * b + 2); i++) {
+                r.append("--r\r\nContent-Type: application/http\r\n\r\nHTTP/1.1 200 OK\r\n\r\n{\"accountid\":\"").append(i)
+                        .append("\"}\r\n");
+            }
+            responses.add(r.append("--r--\r\n").toString());
+        }
+        var answers = small.parts(responses);
+        assertEquals(5, answers.size());
+        for (int i = 0; i < 5; i++) {
+            assertEquals(String.valueOf(i + 1), answers.get(i).body().get("accountid"));
+        }
+        assertThrows(IllegalArgumentException.class, () -> new ODataBatch("/api/data/v9.2", 1001), "Dataverse's limit is 1,000");
+    }
 }

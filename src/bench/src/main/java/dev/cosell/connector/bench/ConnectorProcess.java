@@ -73,6 +73,13 @@ final class ConnectorProcess implements AutoCloseable {
         Map<String, String> props = new java.util.LinkedHashMap<>(sandbox.connectorProperties(workDir, webhookPort));
         props.put("store.url", "jdbc:h2:file:" + workDir.toAbsolutePath().resolve("store") + ";MODE=PostgreSQL;"
                 + "DATABASE_TO_LOWER=TRUE;DEFAULT_NULL_ORDERING=HIGH");
+        // e.g. BENCH_STORE_URL=jdbc:postgresql://127.0.0.1:5432/test?currentSchema=bench (an empty schema: the
+        // production store; store.user from BENCH_STORE_USER)
+        String storeUrl = System.getenv("BENCH_STORE_URL");
+        if (storeUrl != null && !storeUrl.isBlank()) {
+            props.put("store.url", storeUrl);
+            props.put("store.user", System.getenv().getOrDefault("BENCH_STORE_USER", "postgres"));
+        }
         props.put("camel.management.port", String.valueOf(freePort()));
         props.putAll(extra);
         return launch(workDir, heap, props, webhookPort, name, true);
@@ -83,7 +90,11 @@ final class ConnectorProcess implements AutoCloseable {
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-Xmx" + heap));
         // e.g. BENCH_CONNECTOR_JVM_OPTS="-XX:StartFlightRecording=filename=target/bench/connector.jfr,settings=profile"
+        // Unset: what bin/cosell-connector chooses when JAVA_OPTS is unset (C1 only on 2 CPUs or fewer).
         String jvmOptions = System.getenv("BENCH_CONNECTOR_JVM_OPTS");
+        if (jvmOptions == null && Runtime.getRuntime().availableProcessors() <= 2) {
+            jvmOptions = "-XX:TieredStopAtLevel=1";
+        }
         if (jvmOptions != null && !jvmOptions.isBlank()) {
             cmd.addAll(List.of(jvmOptions.trim().split("\\s+")));
         }

@@ -28,6 +28,10 @@ import org.slf4j.LoggerFactory;
  * throttled system gets no requests while it asked for none. Calls then resume at the halved limit.</li>
  * <li>The limit that was answered 429 is not reached again for a minute (then it is probed once more): in a
  * steady state under a limit, the 429s are one per minute at most, not one per ramp.</li>
+ * <li>Back from a decrease, the limit grows by one per answered call (it doubles every round of calls,
+ * TCP's slow start) up to half the limit before the burst of 429s, then by one per {@code increaseAfter}
+ * again: a storm of Retry-After (every call answered 429 for seconds, the limit halved at each) is left
+ * in a few round trips, not at one more call per ten answers from 1.</li>
  * <li>Other answers (2xx, 4xx) count as answered; I/O errors and 5xx are left to the circuit breaker.</li>
  * </ul>
  * The limit only bounds calls; the flows' worker threads ({@code sync.concurrency}) bound the changes in flight.
@@ -156,6 +160,8 @@ public final class RemoteConcurrency {
         private long ceilingUntil;
         /** Calls answered since the last decrease: a 429 after some is a limit found; 429 after 429 (a storm) is not. */
         private int answeredSinceDecrease = 1;
+        /** Up to here the limit grows by one per answered call (slow start): half the limit before the last burst. */
+        private int slowStartUpTo;
 
         Limiter(String system, Settings settings) {
             this.system = system;
@@ -211,6 +217,7 @@ public final class RemoteConcurrency {
                         if (answeredSinceDecrease > 0) {
                             ceiling = Math.max(1, before - 1);
                             ceilingUntil = now + CEILING_MS;
+                            slowStartUpTo = Math.max(1, before / 2); // a storm's later halvings keep it
                         }
                         answeredSinceDecrease = 0;
                         decreasedAt = System.nanoTime();
@@ -222,7 +229,9 @@ public final class RemoteConcurrency {
                     }
                 } else if (status > 0 && status < 500) {
                     answeredSinceDecrease++;
-                    if (++answeredInARow >= increaseAfter) {
+                    if (limit < slowStartUpTo && now >= holdUntil) {
+                        limit++;
+                    } else if (++answeredInARow >= increaseAfter) {
                         answeredInARow = 0;
                         int cap = dopHint > 0 ? Math.min(settings.max(), dopHint) : settings.max();
                         if (now < ceilingUntil) {

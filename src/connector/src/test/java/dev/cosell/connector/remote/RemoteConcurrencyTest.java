@@ -106,6 +106,27 @@ class RemoteConcurrencyTest {
     }
 
     @Test
+    void leavesAStormOfRetryAfterInAFewRoundTripsNotFromOneByTens() throws Exception {
+        for (int i = 0; i < 18; i++) {
+            answered(200, Map.of());
+        }
+        assertEquals(8, limits.limit("dataverse"));
+        for (int i = 0; i < 3; i++) {
+            limits.release("dataverse", throttled(0)); // each sent after the last decrease: a storm
+        }
+        assertEquals(1, limits.limit("dataverse"), "halved at each Retry-After of the storm");
+        for (int i = 0; i < 3; i++) {
+            answered(200, Map.of());
+        }
+        assertEquals(4, limits.limit("dataverse"), "one more per answered call up to half the limit before the storm");
+        answered(200, Map.of());
+        answered(200, Map.of());
+        assertEquals(4, limits.limit("dataverse"), "then one more per 3 answered calls again");
+        answered(200, Map.of());
+        assertEquals(5, limits.limit("dataverse"));
+    }
+
+    @Test
     void aCallThatNeverStartedReleasesNothingAndLimitsHoldCallsBack() throws Exception {
         limits.release("dataverse", new DefaultExchange(context));
         assertEquals(0, limits.inFlight("dataverse"));

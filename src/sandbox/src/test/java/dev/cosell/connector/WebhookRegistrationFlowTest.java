@@ -4,6 +4,7 @@ import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.management.ManagementFactory;
 import java.time.Duration;
@@ -40,6 +41,32 @@ class WebhookRegistrationFlowTest {
 
     private WebhookDispatcher.Registration registration() {
         return pc().webhooks().registration(harness.tenant());
+    }
+
+    @Test
+    void warmsUpReadOnlyBeforeItRegisters() throws Exception {
+        harness = new ConnectorHarness();
+        harness.start();
+        await().atMost(Duration.ofSeconds(20)).until(() -> registration() != null);
+        var dv = harness.sandbox.dataverse();
+        long registeredAt = pc().calls().entries().stream().filter(e -> e.method().equals("POST")
+                && e.uri().startsWith("/webhooks/v1/registration")).findFirst().orElseThrow().startedAtMillis();
+        // The documented example's customer looked up (one $batch of GETs), its referral read (404: not ours),
+        // the currencies loaded: all before Partner Center is told to post events.
+        var lookup = dv.calls().entries().stream().filter(e -> e.uri().contains("$batch")).findFirst().orElseThrow();
+        assertTrue(lookup.startedAtMillis() < registeredAt, "warm-up before the registration");
+        var read = pc().calls().entries().stream()
+                .filter(e -> e.uri().endsWith("/referrals/61c65491-2f2c-461a-84b4-3654499bc1d9")).findFirst().orElseThrow();
+        assertEquals(404, read.status());
+        assertTrue(read.startedAtMillis() < registeredAt);
+        // Nothing written anywhere.
+        assertEquals(0, dv.calls().entries().stream().filter(e -> !e.method().equals("GET") && !e.uri().contains("$batch")).count());
+        assertEquals(0, dv.api().rows("accounts").size() + dv.api().rows("contacts").size() + dv.api().rows("opportunities").size());
+        try (var c = harness.runtime().context().getRegistry().lookupByNameAndType("dataSource", javax.sql.DataSource.class)
+                .getConnection(); var st = c.createStatement(); var rs = st.executeQuery("select count(*) from sync_link")) {
+            rs.next();
+            assertEquals(0, rs.getLong(1));
+        }
     }
 
     @Test

@@ -69,6 +69,20 @@ public final class ConnectorHarness implements AutoCloseable {
         return runtime;
     }
 
+    /** The first column of the first row of a query on the running connector's store, as a number. */
+    public long count(String sql) throws java.sql.SQLException {
+        String v = text(sql);
+        return v == null ? 0 : Long.parseLong(v);
+    }
+
+    /** The first column of the first row of a query on the running connector's store (null without a row). */
+    public String text(String sql) throws java.sql.SQLException {
+        javax.sql.DataSource ds = runtime.context().getRegistry().lookupByNameAndType("dataSource", javax.sql.DataSource.class);
+        try (var c = ds.getConnection(); var st = c.createStatement(); var rs = st.executeQuery(sql)) {
+            return rs.next() ? rs.getString(1) : null;
+        }
+    }
+
     public void stopConnector() {
         if (runtime != null) {
             runtime.close();

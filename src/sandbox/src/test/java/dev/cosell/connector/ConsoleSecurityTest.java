@@ -18,7 +18,6 @@ import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
-import javax.sql.DataSource;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.cosell.connector.backfill.Reconciliation;
@@ -226,17 +225,10 @@ class ConsoleSecurityTest {
     }
 
     static long count(String sql) throws Exception {
-        DataSource ds = harness.runtime().context().getRegistry().lookupByNameAndType("dataSource", DataSource.class);
-        try (var c = ds.getConnection(); var s = c.createStatement(); var rs = s.executeQuery(sql)) {
-            rs.next();
-            return rs.getLong(1);
-        }
+        return harness.count(sql);
     }
 
     static String text(String sql) throws Exception {
-        DataSource ds = harness.runtime().context().getRegistry().lookupByNameAndType("dataSource", DataSource.class);
-        try (var c = ds.getConnection(); var s = c.createStatement(); var rs = s.executeQuery(sql)) {
-            return rs.next() ? rs.getString(1) : null;
-        }
+        return harness.text(sql);
     }
 }

@@ -26,7 +26,8 @@ class DoctorTest {
 
     /** The shipped file with these mistakes on top (and its placeholders left in). */
     static final Map<String, String> BROKEN = Map.of("auth.client-id", "connector-app", "sync.concurrency", "four",
-            "partnercenter.url", "http://partner.internal.test", "store.secret-key", "not-base64!");
+            "partnercenter.url", "http://partner.internal.test", "store.secret-key", "not-base64!",
+            "sync.dataverse.batch-size", "1001");
 
     @Test
     void aBrokenConfigurationIsListedWholeAndTheDoctorExitsWithItsCode() throws Exception {
@@ -42,10 +43,11 @@ class DoctorTest {
                 "auth.tenant-id (AUTH_TENANT_ID): is the placeholder 00000000-0000-0000-0000-000000000000",
                 "dataverse.url (DATAVERSE_URL): is the placeholder contoso.crm.dynamics.com",
                 "partnercenter.webhook.callback-url (PARTNERCENTER_WEBHOOK_CALLBACK_URL): is the placeholder connector.example.com",
-                "auth.client-secret (AUTH_CLIENT_SECRET): set a client secret")) {
+                "auth.client-secret (AUTH_CLIENT_SECRET): set a client secret",
+                "sync.dataverse.batch-size (SYNC_DATAVERSE_BATCH_SIZE): must be 1 to 1000 (Dataverse's most requests in a $batch), not 1001")) {
             assertTrue(report.contains(expected), "missing '" + expected + "' in:\n" + report);
         }
-        assertTrue(report.contains("configuration: 8 problems"), report);
+        assertTrue(report.contains("configuration: 9 problems"), report);
     }
 
     @Test
@@ -60,7 +62,7 @@ class DoctorTest {
         String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertTrue(p.waitFor(60, TimeUnit.SECONDS));
         assertEquals(CosellConnector.EXIT_CONFIGURATION, p.exitValue(), output);
-        assertTrue(output.contains("cosell-connector: the configuration has 8 problems:"), output);
+        assertTrue(output.contains("cosell-connector: the configuration has 9 problems:"), output);
         assertTrue(output.contains("sync.concurrency (SYNC_CONCURRENCY): must be a whole number, not 'four'"), output);
         assertFalse(output.contains("\tat ") || output.contains("Exception"), "no stack trace:\n" + output);
     }

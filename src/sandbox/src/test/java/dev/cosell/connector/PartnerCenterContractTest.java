@@ -9,7 +9,6 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 
-import javax.sql.DataSource;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -68,18 +67,11 @@ class PartnerCenterContractTest {
     }
 
     static long count(String sql) throws Exception {
-        DataSource ds = harness.runtime().context().getRegistry().lookupByNameAndType("dataSource", DataSource.class);
-        try (var c = ds.getConnection(); var s = c.createStatement(); var rs = s.executeQuery(sql)) {
-            rs.next();
-            return rs.getLong(1);
-        }
+        return harness.count(sql);
     }
 
     static String text(String sql) throws Exception {
-        DataSource ds = harness.runtime().context().getRegistry().lookupByNameAndType("dataSource", DataSource.class);
-        try (var c = ds.getConnection(); var s = c.createStatement(); var rs = s.executeQuery(sql)) {
-            return rs.next() ? rs.getString(1) : null;
-        }
+        return harness.text(sql);
     }
 
     static String currencyId(String iso) {

@@ -103,14 +103,6 @@ class ReconciliationTest {
                 .filter(e -> e.method().equals("PATCH") || e.method().equals("POST")).count(), "a second run writes nothing");
     }
 
-    private long ledger(String sql) throws Exception {
-        try (var c = harness.runtime().context().getRegistry().lookupByNameAndType("dataSource", javax.sql.DataSource.class)
-                .getConnection(); var st = c.createStatement(); var rs = st.executeQuery(sql)) {
-            rs.next();
-            return rs.getLong(1);
-        }
-    }
-
     private long dataverseWrites(String what) {
         return harness.sandbox.dataverse().calls().entries().stream().filter(e -> e.method().equals("PATCH")
                 || e.method().equals("POST")).filter(e -> what.equals("$batch") == e.uri().contains("$batch")).count();
@@ -137,9 +129,9 @@ class ReconciliationTest {
         assertEquals(240, referralIds.size(), "exactly one opportunity per referral");
         assertEquals(6, dataverseWrites("$batch") - batches, "a lookup $batch and a create $batch per page");
         assertEquals(0, dataverseWrites("single") - singles, "no call per referral");
-        assertEquals(240, ledger("select count(*) from sync_link where referral_id like 'b0000000%' and opportunity_id is not null"
+        assertEquals(240, harness.count("select count(*) from sync_link where referral_id like 'b0000000%' and opportunity_id is not null"
                 + " and opportunity_hash is not null and referral_hash is not null and referral_body is not null"));
-        assertEquals(240, ledger("select count(*) from sync_audit where referral_id like 'b0000000%' and action = 'created'"));
+        assertEquals(240, harness.count("select count(*) from sync_audit where referral_id like 'b0000000%' and action = 'created'"));
 
         // The links work as the webhook's: a third run finds nothing to write.
         long writes = dataverseWrites("$batch") + dataverseWrites("single");
@@ -171,9 +163,9 @@ class ReconciliationTest {
             assertEquals("Backfill Customer " + (i % 40), accountName.get(o.path("_parentaccountid_value").asText()),
                     "account of " + o.path("name").asText());
         }
-        assertEquals(100, ledger("select count(*) from sync_link where referral_id like 'b0000000%' and opportunity_id is not null"));
-        assertEquals(0, ledger("select count(*) from customer_creation where state = 'creating'"), "every customer given back");
-        assertEquals(0, ledger("select count(*) from dead_letter"));
+        assertEquals(100, harness.count("select count(*) from sync_link where referral_id like 'b0000000%' and opportunity_id is not null"));
+        assertEquals(0, harness.count("select count(*) from customer_creation where state = 'creating'"), "every customer given back");
+        assertEquals(0, harness.count("select count(*) from dead_letter"));
 
         // Four pages at once of the same 40 customers, new again (another CRM's names): the first page
         // to claim a customer creates it, the others look it up again in bulk; nothing one by one.
@@ -227,16 +219,9 @@ class ReconciliationTest {
         backfilled().forEach(o -> referralIds.add(o.path("cosell_referralid").asText()));
         assertEquals(200, referralIds.size());
         assertEquals(200, backfilled().size(), "exactly one opportunity per referral");
-        assertEquals("0e000000-0000-4000-8000-000000000150", ledger2("select opportunity_id from sync_link where referral_id = '"
+        assertEquals("0e000000-0000-4000-8000-000000000150", harness.text("select opportunity_id from sync_link where referral_id = '"
                 + existing + "'"), "the existing opportunity is linked, not created again");
-        assertEquals(0, ledger("select count(*) from dead_letter"));
-    }
-
-    private String ledger2(String sql) throws Exception {
-        try (var c = harness.runtime().context().getRegistry().lookupByNameAndType("dataSource", javax.sql.DataSource.class)
-                .getConnection(); var st = c.createStatement(); var rs = st.executeQuery(sql)) {
-            return rs.next() ? rs.getString(1) : null;
-        }
+        assertEquals(0, harness.count("select count(*) from dead_letter"));
     }
 
     @Test

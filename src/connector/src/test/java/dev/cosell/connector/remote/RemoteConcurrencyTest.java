@@ -43,6 +43,14 @@ class RemoteConcurrencyTest {
         limits.release("dataverse", e);
     }
 
+    /** 18 answered calls: 2 -> 8, Dataverse's maximum here. */
+    private void rampedToTheMaximum() throws InterruptedException {
+        for (int i = 0; i < 18; i++) {
+            answered(200, Map.of());
+        }
+        assertEquals(8, limits.limit("dataverse"));
+    }
+
     private Exchange throttled(int retryAfterSeconds) throws InterruptedException {
         Exchange e = sent();
         e.setException(new HttpOperationFailedException("https://dv/api", 429, "Too Many Requests", null,
@@ -76,10 +84,7 @@ class RemoteConcurrencyTest {
 
     @Test
     void halvesOnceABurstAndHoldsCallsWhileRetryAfterIsPending() throws Exception {
-        for (int i = 0; i < 18; i++) {
-            answered(200, Map.of());
-        }
-        assertEquals(8, limits.limit("dataverse"));
+        rampedToTheMaximum();
         List<Exchange> burst = new ArrayList<>();
         for (int i = 0; i < 4; i++) {
             burst.add(throttled(1));
@@ -107,10 +112,7 @@ class RemoteConcurrencyTest {
 
     @Test
     void leavesAStormOfRetryAfterInAFewRoundTripsNotFromOneByTens() throws Exception {
-        for (int i = 0; i < 18; i++) {
-            answered(200, Map.of());
-        }
-        assertEquals(8, limits.limit("dataverse"));
+        rampedToTheMaximum();
         for (int i = 0; i < 3; i++) {
             limits.release("dataverse", throttled(0)); // each sent after the last decrease: a storm
         }

@@ -72,7 +72,12 @@ class RehearsalTest {
             assertEquals(SignInCommand.SIGNED_IN, signIn.get(), signInOut.toString(StandardCharsets.UTF_8));
 
             // 3. provision: the dry run writes nothing, the run creates what is missing.
+            java.util.function.LongSupplier dataverseWrites = () -> r.sandbox().dataverse().calls().entries().stream()
+                    .filter(e -> !e.method().equals("GET")).count();
+            long writesBefore = dataverseWrites.getAsLong();
             String plan = capture(out -> ProvisionCommand.run(r.config(), Map.of(), true, false, out));
+            assertEquals(writesBefore, dataverseWrites.getAsLong(), "the dry run sends no write (no column made):\n" + plan);
+            assertTrue(plan.contains("cosell_referralid"), "the plan names the missing columns:\n" + plan);
             assertTrue(r.sandbox().dataverse().api().rows("opportunities").isEmpty());
             assertEquals(0, ProvisionCommand.run(r.config(), Map.of(), false, false, new PrintStream(new ByteArrayOutputStream())),
                     plan);

@@ -47,6 +47,7 @@ public final class BackfillPage {
     public static final String NEW_CUSTOMERS = "newCustomerReferrals";
     private static final String CLAIMED = "claimedCustomers";
     private static final String LOOK_AGAIN = "customersToLookUpAgain";
+    private static final String SENT = "customersSent";
 
     private static final Logger LOG = LoggerFactory.getLogger(BackfillPage.class);
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -194,10 +195,14 @@ public final class BackfillPage {
         exchange.removeProperty("customerQueries");
         List<ODataBatch.Answer> answers = batch.parts(responses);
         Map<String, Object> found = new LinkedHashMap<>();
+        Set<String> unanswered = new LinkedHashSet<>(order == null ? List.of() : order);
         for (int i = 0; order != null && i < order.size() && i < answers.size(); i++) {
             ODataBatch.Answer a = answers.get(i);
-            if (a.ok() && a.body().get("value") instanceof List<?> rows && !rows.isEmpty()
-                    && rows.get(0) instanceof Map<?, ?> row) {
+            if (!a.ok()) {
+                continue; // not answered: "not found" is not known, so never created from it
+            }
+            unanswered.remove(order.get(i));
+            if (a.body().get("value") instanceof List<?> rows && !rows.isEmpty() && rows.get(0) instanceof Map<?, ?> row) {
                 String idColumn = order.get(i).startsWith("accounts?") ? "accountid" : "contactid";
                 found.put(order.get(i), row.get(idColumn));
             }
@@ -205,9 +210,13 @@ public final class BackfillPage {
         for (Item item : items) {
             item.accountId = item.accountQuery == null ? null : found.get("accounts?" + item.accountQuery);
             item.contactId = item.contactQuery == null ? null : found.get("contacts?" + item.contactQuery);
+            boolean answered = item.accountQuery != null && !unanswered.contains("accounts?" + item.accountQuery)
+                    && (item.contactQuery == null || !unanswered.contains("contacts?" + item.contactQuery));
             if (item.accountId != null && (item.contactQuery == null || item.contactId != null)) {
                 keep.add(item);
-            } else if (item.accountQuery == null) {
+            } else if (!answered) {
+                // no way to find the customer (mapping failed) or its lookup not answered: the pipeline
+                // looks up again with its retries (a dead letter with the reason if it must)
                 oneByOne(exchange).add(item.referral);
             } else {
                 missing.add(item);
@@ -309,6 +318,10 @@ public final class BackfillPage {
                     Map.of("Prefer", "return=representation"), JSON.writeValueAsString(body)));
         }
         exchange.setProperty("customerCreates", order);
+        // sent: whatever the answers, those waiting for these customers look again rather than create (releaseCustomers)
+        for (String key : order) {
+            sentCustomers(exchange).add(first.get(key).accountQuery);
+        }
         return batch.bodies(creates);
     }
 
@@ -342,9 +355,11 @@ public final class BackfillPage {
             }
         }
         if (!account) {
+            List<Item> waiting = newCustomerItems(exchange);
+            exchange.setProperty(NEW_CUSTOMERS, new ArrayList<Item>()); // first: nothing is handed on twice
             int ready = 0;
             Set<String> done = new LinkedHashSet<>();
-            for (Item item : newCustomerItems(exchange)) {
+            for (Item item : waiting) {
                 if (item.accountId != null && (item.contactQuery == null || item.contactId != null)) {
                     items(exchange).add(item);
                     done.add(item.accountQuery);
@@ -353,11 +368,19 @@ public final class BackfillPage {
                     oneByOne(exchange).add(item.referral);
                 }
             }
-            done.forEach(newCustomers::created);
-            exchange.setProperty(NEW_CUSTOMERS, new ArrayList<Item>());
             exchange.setProperty("customersCreated", done.size());
             LOG.debug("Backfill page: {} new customers created for {} referrals", done.size(), ready);
         }
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Set<String> sentCustomers(Exchange exchange) {
+        Set<String> sent = exchange.getProperty(SENT, Set.class);
+        if (sent == null) {
+            sent = new LinkedHashSet<>();
+            exchange.setProperty(SENT, sent);
+        }
+        return sent;
     }
 
     /** Gives back every customer {@link #claimCustomers} took (doFinally); its referrals not on the bulk path go one by one. */
@@ -372,9 +395,25 @@ public final class BackfillPage {
         exchange.removeProperty(LOOK_AGAIN);
         exchange.setProperty(NEW_CUSTOMERS, new ArrayList<Item>());
         List<String> claimed = exchange.getProperty(CLAIMED, List.class);
+        Set<String> sent = sentCustomers(exchange);
         exchange.removeProperty(CLAIMED);
-        if (claimed != null) {
-            claimed.forEach(newCustomers::unlock);
+        exchange.removeProperty(SENT);
+        for (String customer : claimed == null ? List.<String>of() : claimed) {
+            try {
+                // An account creation that went out may exist (even when its answer or a later step
+                // failed): those waiting for this customer look it up again instead of creating it.
+                if (sent.contains(customer)) {
+                    newCustomers.created(customer);
+                }
+            } catch (RuntimeException e) {
+                LOG.warn("Backfill page: customer not marked created ({}); its claim goes stale", e.getMessage());
+            } finally {
+                try {
+                    newCustomers.unlock(customer);
+                } catch (RuntimeException e) {
+                    LOG.warn("Backfill page: customer claim not given back ({}); it goes stale", e.getMessage());
+                }
+            }
         }
     }
 

@@ -76,15 +76,6 @@ public final class ODataBatch {
         return body(requests);
     }
 
-    /** The $batch body of a GET for each URL (relative to the Web API path), in order. */
-    public String gets(List<String> relativeUrls) {
-        List<Request> requests = new ArrayList<>(relativeUrls.size());
-        for (String url : relativeUrls) {
-            requests.add(new Request("GET", url, Map.of(), null));
-        }
-        return body(requests);
-    }
-
     /** The $batch bodies of a GET for each URL, in order, at most the batch size each (none for no URL). */
     public List<String> getBodies(List<String> relativeUrls) {
         List<Request> requests = new ArrayList<>(relativeUrls.size());
@@ -106,11 +97,23 @@ public final class ODataBatch {
         return out;
     }
 
-    /** The answers of several $batch responses (of {@link #bodies}, in the same order), one list in order. */
+    /**
+     * The answers of several $batch responses (of {@link #bodies}, in the same order), one list in order.
+     * Every body but the last holds the batch size of requests: a response with fewer or more answers is
+     * cut or filled with failed answers (status 0) to that size, so no later answer moves onto another
+     * request.
+     */
     public List<Answer> parts(List<String> responses) {
         List<Answer> out = new ArrayList<>();
-        for (String response : responses) {
-            out.addAll(parts(response));
+        for (int i = 0; i < responses.size(); i++) {
+            List<Answer> answers = parts(responses.get(i));
+            if (i < responses.size() - 1) {
+                answers = new ArrayList<>(answers.subList(0, Math.min(answers.size(), batchSize)));
+                while (answers.size() < batchSize) {
+                    answers.add(new Answer(0, Map.of(), "no answer in the $batch response"));
+                }
+            }
+            out.addAll(answers);
         }
         return out;
     }

@@ -117,21 +117,25 @@ public final class NewCustomers {
     }
 
     public void unlock(String customer) {
-        if (dataSource != null) {
-            // A creation that did not finish gives the customer back (another may try).
-            try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(
-                    "delete from customer_creation where customer_key = ? and owner = ? and state = 'creating'")) {
-                ps.setString(1, key(customer));
-                ps.setString(2, owner);
-                ps.executeUpdate();
-            } catch (SQLException e) {
-                throw new IllegalStateException("cannot release the customer's creation", e);
+        try {
+            if (dataSource != null) {
+                // A creation that did not finish gives the customer back (another may try).
+                try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(
+                        "delete from customer_creation where customer_key = ? and owner = ? and state = 'creating'")) {
+                    ps.setString(1, key(customer));
+                    ps.setString(2, owner);
+                    ps.executeUpdate();
+                } catch (SQLException e) {
+                    // the claim goes stale and is taken over (STALE_SECONDS); this node's lock is released below
+                    throw new IllegalStateException("cannot release the customer's creation", e);
+                }
             }
-        }
-        Lock lock = locks.get(customer);
-        if (lock != null) {
-            lock.semaphore.release();
-            leave(customer);
+        } finally {
+            Lock lock = locks.get(customer);
+            if (lock != null) {
+                lock.semaphore.release();
+                leave(customer);
+            }
         }
     }
 

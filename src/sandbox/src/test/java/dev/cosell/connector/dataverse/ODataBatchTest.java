@@ -64,6 +64,14 @@ class ODataBatchTest {
         for (int i = 0; i < 5; i++) {
             assertEquals(String.valueOf(i + 1), answers.get(i).body().get("accountid"));
         }
+        // A response short of an answer: the next body's answers stay on their own requests.
+        responses.set(0, responses.get(0).substring(0, responses.get(0).indexOf("--r\r\nContent-Type", 5)) + "--r--\r\n");
+        var shifted = small.parts(responses);
+        assertEquals(5, shifted.size());
+        assertEquals("1", shifted.get(0).body().get("accountid"));
+        assertEquals(0, shifted.get(1).status(), "the missing answer is a failed one");
+        assertFalse(shifted.get(1).ok());
+        assertEquals("3", shifted.get(2).body().get("accountid"), "not moved onto request 2");
         assertThrows(IllegalArgumentException.class, () -> new ODataBatch("/api/data/v9.2", 1001), "Dataverse's limit is 1,000");
     }
 }

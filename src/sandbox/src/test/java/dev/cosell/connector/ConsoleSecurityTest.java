@@ -136,6 +136,22 @@ class ConsoleSecurityTest {
 
     @Test
     @Order(3)
+    void theMappingPreviewTakesOnlyIdsAndCallsNoRemoteForAnythingElse() throws Exception {
+        Browser operator = Browser.signedIn();
+        long pcCalls = harness.sandbox.partnerCenter().calls().entries().size();
+        long dvCalls = harness.sandbox.dataverse().calls().entries().size();
+        for (String bad : List.of("../../v1.0/engagements/referrals", "x')?$select=*")) {
+            HttpResponse<String> r = operator.get("/mapping?referral=" + java.net.URLEncoder.encode(bad, java.nio.charset.StandardCharsets.UTF_8), Map.of());
+            assertEquals(200, r.statusCode(), bad);
+            assertTrue(r.body().contains("is not a referral or opportunity id (a GUID)"), r.body());
+        }
+        assertTrue(operator.get("/mapping?opportunity=foo", Map.of()).body().contains("is not a referral or opportunity id"));
+        assertEquals(pcCalls, harness.sandbox.partnerCenter().calls().entries().size(), "no Partner Center call");
+        assertEquals(dvCalls, harness.sandbox.dataverse().calls().entries().size(), "no Dataverse call");
+    }
+
+    @Test
+    @Order(3)
     void noActionWorksWithoutItsCsrfToken() throws Exception {
         Browser operator = Browser.signedIn();
         Browser other = Browser.signedIn();

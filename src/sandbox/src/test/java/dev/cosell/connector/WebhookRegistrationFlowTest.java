@@ -52,13 +52,13 @@ class WebhookRegistrationFlowTest {
         var registered = pc().calls().entries().stream().filter(e -> e.method().equals("POST")
                 && e.uri().startsWith("/webhooks/v1/registration")).findFirst().orElseThrow();
         // The documented example's customer looked up (one $batch of GETs) and the currencies loaded, then,
-        // last, its referral read (404: not ours): all before Partner Center is told to post events (the
-        // read and the registration in Partner Center's own call order).
+        // last, Partner Center's referrals API read (one referral): all before Partner Center is told to post
+        // events (the read and the registration in Partner Center's own call order).
         assertTrue(dv.calls().entries().stream().anyMatch(e -> e.uri().contains("$batch")), "the lookup $batch");
         assertTrue(dv.calls().entries().stream().anyMatch(e -> e.uri().contains("transactioncurrencies")), "the currencies");
         var read = pc().calls().entries().stream()
-                .filter(e -> e.uri().endsWith("/referrals/61c65491-2f2c-461a-84b4-3654499bc1d9")).findFirst().orElseThrow();
-        assertEquals(404, read.status());
+                .filter(e -> e.uri().startsWith("/v1.0/engagements/referrals?") && e.uri().contains("top=1")).findFirst().orElseThrow();
+        assertEquals(200, read.status());
         assertTrue(read.seq() < registered.seq(), "warm-up before the registration");
         // Nothing written anywhere.
         assertEquals(0, dv.calls().entries().stream().filter(e -> !e.method().equals("GET") && !e.uri().contains("$batch")).count());

@@ -501,6 +501,9 @@ final class ConsoleViews {
 
     // -------------------------------------------------------------------------------------------- mapping
 
+    private static final java.util.regex.Pattern GUID = java.util.regex.Pattern.compile(
+            "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}");
+
     Map<String, Object> mapping(Request request) {
         String referralId = request.param("referral");
         String opportunityId = request.param("opportunity");
@@ -511,6 +514,13 @@ final class ConsoleViews {
             return m;
         }
         m.put("asked", true);
+        // Ids go into the remote systems' paths: only GUIDs (a clear message, never a remote call for anything else).
+        for (String id : java.util.Arrays.asList(referralId, opportunityId)) {
+            if (id != null && !GUID.matcher(id).matches()) {
+                m.put("error", "'" + id.substring(0, Math.min(60, id.length())) + "' is not a referral or opportunity id (a GUID).");
+                return m;
+            }
+        }
         Exchange current = currentValues(referralId, opportunityId);
         if (current.getException() != null) {
             m.put("error", "Could not read the record: " + current.getException().getMessage());

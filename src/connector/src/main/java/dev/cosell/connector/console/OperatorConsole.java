@@ -214,7 +214,8 @@ public final class OperatorConsole extends ServiceSupport implements StartupList
         boolean ok = passwordOk & user.equals(name);
         if (!ok) {
             guard.failed();
-            LOG.warn("Console: sign-in refused for user '{}'", name == null ? "" : name.replaceAll("[^\\w.@-]", "?"));
+            // (never the name typed: a password typed into the user field must not reach the log)
+            LOG.warn("Console: sign-in refused ({})", user.equals(name) ? "wrong password" : "unknown user name");
             page(ctx, 401, "login", loginModel(ctx, "Wrong user name or password."));
             return;
         }

@@ -172,8 +172,24 @@ public final class ConfigCheck {
                 problem(n, "must be a whole number, not '" + v + "'");
             }
         }
+        for (String n : List.of("sync.concurrency", "sync.concurrency.dataverse.initial", "sync.concurrency.partnercenter.initial",
+                "sync.reconciliation.pages-in-flight")) {
+            String v = get(n);
+            if (v != null && v.matches("\\d{1,9}") && Integer.parseInt(v) < 1) {
+                problem(n, "must be 1 or more, not " + v);
+            }
+        }
+        for (String system : List.of("dataverse", "partnercenter")) {
+            String initial = get("sync.concurrency." + system + ".initial");
+            String max = get("sync.concurrency." + system + ".max");
+            if (initial != null && max != null && initial.matches("\\d{1,9}") && max.matches("\\d{1,9}")
+                    && Integer.parseInt(max) < Integer.parseInt(initial)) {
+                problem("sync.concurrency." + system + ".max", "must be at least sync.concurrency." + system + ".initial ("
+                        + initial + "), not " + max);
+            }
+        }
         String batchSize = get("sync.dataverse.batch-size");
-        if (batchSize != null && batchSize.matches("\\d+") && (Integer.parseInt(batchSize) < 1 || Integer.parseInt(batchSize) > 1000)) {
+        if (batchSize != null && batchSize.matches("\\d{1,9}") && (Integer.parseInt(batchSize) < 1 || Integer.parseInt(batchSize) > 1000)) {
             problem("sync.dataverse.batch-size", "must be 1 to 1000 (Dataverse's most requests in a $batch), not " + batchSize);
         }
         for (String b : BOOLEANS) {

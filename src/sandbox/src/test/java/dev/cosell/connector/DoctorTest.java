@@ -27,7 +27,8 @@ class DoctorTest {
     /** The shipped file with these mistakes on top (and its placeholders left in). */
     static final Map<String, String> BROKEN = Map.of("auth.client-id", "connector-app", "sync.concurrency", "four",
             "partnercenter.url", "http://partner.internal.test", "store.secret-key", "not-base64!",
-            "sync.dataverse.batch-size", "1001");
+            "sync.dataverse.batch-size", "1001", "sync.concurrency.partnercenter.max", "2",
+            "sync.reconciliation.pages-in-flight", "0");
 
     @Test
     void aBrokenConfigurationIsListedWholeAndTheDoctorExitsWithItsCode() throws Exception {
@@ -44,10 +45,12 @@ class DoctorTest {
                 "dataverse.url (DATAVERSE_URL): is the placeholder contoso.crm.dynamics.com",
                 "partnercenter.webhook.callback-url (PARTNERCENTER_WEBHOOK_CALLBACK_URL): is the placeholder connector.example.com",
                 "auth.client-secret (AUTH_CLIENT_SECRET): set a client secret",
-                "sync.dataverse.batch-size (SYNC_DATAVERSE_BATCH_SIZE): must be 1 to 1000 (Dataverse's most requests in a $batch), not 1001")) {
+                "sync.dataverse.batch-size (SYNC_DATAVERSE_BATCH_SIZE): must be 1 to 1000 (Dataverse's most requests in a $batch), not 1001",
+                "sync.concurrency.partnercenter.max (SYNC_CONCURRENCY_PARTNERCENTER_MAX): must be at least sync.concurrency.partnercenter.initial (4), not 2",
+                "sync.reconciliation.pages-in-flight (SYNC_RECONCILIATION_PAGES_IN_FLIGHT): must be 1 or more, not 0")) {
             assertTrue(report.contains(expected), "missing '" + expected + "' in:\n" + report);
         }
-        assertTrue(report.contains("configuration: 9 problems"), report);
+        assertTrue(report.contains("configuration: 11 problems"), report);
     }
 
     @Test
@@ -62,7 +65,7 @@ class DoctorTest {
         String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertTrue(p.waitFor(60, TimeUnit.SECONDS));
         assertEquals(CosellConnector.EXIT_CONFIGURATION, p.exitValue(), output);
-        assertTrue(output.contains("cosell-connector: the configuration has 9 problems:"), output);
+        assertTrue(output.contains("cosell-connector: the configuration has 11 problems:"), output);
         assertTrue(output.contains("sync.concurrency (SYNC_CONCURRENCY): must be a whole number, not 'four'"), output);
         assertFalse(output.contains("\tat ") || output.contains("Exception"), "no stack trace:\n" + output);
     }

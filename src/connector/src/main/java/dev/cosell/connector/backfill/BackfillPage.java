@@ -287,8 +287,13 @@ public final class BackfillPage {
      * limits as one by one ({@code Prefer: return=representation}: the answer carries the new id). A
      * customer whose mapping fails sends its referrals one by one (a dead letter with the reason).
      */
+    @SuppressWarnings("unchecked")
     public List<String> customerCreates(String table, Exchange exchange) throws JsonProcessingException {
         boolean account = "account".equals(table);
+        List<String> claimed = exchange.getProperty(CLAIMED, List.class);
+        if (claimed != null) {
+            newCustomers.touch(claimed); // still ours: the round trips before may have taken a while
+        }
         Map<String, Item> first = new LinkedHashMap<>();
         for (Item item : newCustomerItems(exchange)) {
             String key = account ? (item.accountId == null ? item.accountQuery : null)

@@ -139,6 +139,30 @@ public final class NewCustomers {
         }
     }
 
+    /**
+     * Keeps this node's claims on these customers fresh while it still works on them (a backfill page holds
+     * its claims through several round trips): another node takes a claim over only when it is
+     * {@value #STALE_SECONDS} s old, i.e. its holder died.
+     */
+    public void touch(java.util.Collection<String> customers) {
+        if (dataSource == null || customers.isEmpty()) {
+            return;
+        }
+        try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(
+                "update customer_creation set updated_at = ? where customer_key = ? and owner = ? and state = 'creating'")) {
+            Timestamp now = Timestamp.from(Instant.now());
+            for (String customer : customers) {
+                ps.setTimestamp(1, now);
+                ps.setString(2, key(customer));
+                ps.setString(3, owner);
+                ps.addBatch();
+            }
+            ps.executeBatch();
+        } catch (SQLException e) {
+            throw new IllegalStateException("cannot keep the customers' creation claimed", e);
+        }
+    }
+
     /** Customers whose lock is held or waited for now on this node (0 when idle). */
     public int locked() {
         return locks.size();

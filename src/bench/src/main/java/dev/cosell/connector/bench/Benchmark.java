@@ -171,8 +171,38 @@ public final class Benchmark {
     // ------------------------------------------------------------------------------------ 1, 2, 4
 
     private void latency() throws Exception {
-        try (Sandbox sandbox = benchSandbox();
-                ConnectorProcess connector = ConnectorProcess.start(sandbox, options.out().resolve("latency"),
+        try (Sandbox sandbox = benchSandbox()) {
+            warmRemotes(sandbox);
+            latency(sandbox);
+        }
+    }
+
+    /**
+     * The cold start is the connector's: Partner Center and Dataverse are warm services. This JVM's
+     * emulators start as cold as the connector, so a throw-away connector first sends the warm-up's
+     * number of events through them; then every record, registration and counted call is cleared. On Java 25
+     * or newer (BENCH_CONNECTOR_JAVA_HOME) that run also records the AOT cache the measured connector starts
+     * from, as a node's previous run does for bin/cosell-connector.
+     */
+    private void warmRemotes(Sandbox sandbox) throws Exception {
+        Files.deleteIfExists(ConnectorProcess.aotCache(options.out().resolve("latency-remotes-warm-up")));
+        try (ConnectorProcess connector = ConnectorProcess.start(sandbox, options.out().resolve("latency-remotes-warm-up"),
+                options.connectorHeap(), Map.of(), "connector-remotes-warm-up")) {
+            connector.stopMemorySampling();
+            awaitUntil("webhook registration", 60, () -> sandbox.partnerCenter().webhooks().registration(sandbox.tenant()) != null);
+            List<String> ids = createReferrals(sandbox, options.warmup(), "Remote warm-up", new LinkedHashMap<>());
+            awaitUntil("the emulators' warm-up (" + ids.size() + " referrals)", 120,
+                    () -> opportunityIdsByReferral(sandbox).keySet().containsAll(ids));
+        }
+        sandbox.partnerCenter().webhooks().clear();
+        sandbox.partnerCenter().referrals().clear();
+        sandbox.partnerCenter().calls().reset();
+        sandbox.dataverse().api().clear();
+        sandbox.dataverse().calls().reset();
+    }
+
+    private void latency(Sandbox sandbox) throws Exception {
+        try (ConnectorProcess connector = ConnectorProcess.start(sandbox, options.out().resolve("latency"),
                         options.connectorHeap(), Map.of("sync.poll-interval-ms", String.valueOf(options.pollIntervalMs())),
                         "connector-latency")) {
             connector.stopMemorySampling(); // memory is the backfills' subject
@@ -190,6 +220,7 @@ public final class Benchmark {
             awaitUntil("warm-up (" + warm.size() + " referrals)", 120,
                     () -> opportunityIdsByReferral(sandbox).keySet().containsAll(warm));
             List<Long> coldLatency = untilOpportunityWritten(dv.calls(), warmPhase, warmSent);
+            coldStartTimeline(sandbox, warmPhase, warmSent);
 
             // Referral created → opportunity written.
             Map<String, Long> sent = new LinkedHashMap<>();
@@ -323,6 +354,30 @@ public final class Benchmark {
             table.add(String.format("Echo writes: %d Partner Center writes for Partner Center changes, %d Dataverse writes "
                     + "for Dataverse changes (must be 0); %d link write-backs for %d flagged opportunities",
                     creates.pcWrites + updateWindow.pcWrites, editWindow.dvWrites, flagWindow.dvWrites, flaggedAt.size()));
+        }
+    }
+
+    /** The cold start event by event (ms from the first sent, latency), to see when the connector caught up. */
+    private void coldStartTimeline(Sandbox sandbox, long from, Map<String, Long> sent) throws java.io.IOException {
+        Map<String, Long> written = firstEnd(sandbox.dataverse().calls(), from, "PATCH", "cosell_referralid");
+        long t0 = sent.values().stream().mapToLong(Long::longValue).min().orElse(from);
+        try (var out = Files.newBufferedWriter(options.out().resolve("cold-start.tsv"))) {
+            out.write("sent_ms\tlatency_ms\n");
+            for (var e : sent.entrySet()) {
+                Long w = written.get(e.getKey());
+                out.write((e.getValue() - t0) + "\t" + (w == null ? "" : String.valueOf(w - e.getValue())) + "\n");
+            }
+        }
+        List<CallLog.Entry> calls = new ArrayList<>(sandbox.partnerCenter().calls().entries());
+        calls.addAll(sandbox.dataverse().calls().entries());
+        calls.sort(java.util.Comparator.comparingLong(CallLog.Entry::startedAtMillis));
+        try (var out = Files.newBufferedWriter(options.out().resolve("calls-cold-start.tsv"))) {
+            out.write("start_ms\tend_ms\tstatus\tmethod\turi\n");
+            for (CallLog.Entry e : calls) {
+                out.write(String.format("%d\t%d\t%d\t%s\t%s%n", e.startedAtMillis() - t0,
+                        e.startedAtMillis() - t0 + e.micros() / 1000, e.status(), e.method(),
+                        e.uri().substring(0, Math.min(e.uri().length(), 100))));
+            }
         }
     }
 

@@ -87,8 +87,9 @@ final class ConnectorProcess implements AutoCloseable {
 
     private static ConnectorProcess launch(Path workDir, String heap, Map<String, String> props, int webhookPort,
             String name, boolean sample) throws Exception {
-        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-Xmx" + heap));
+        // BENCH_CONNECTOR_JAVA_HOME: the connector on another JDK than the benchmark's (e.g. one with an AOT cache)
+        String javaHome = System.getenv().getOrDefault("BENCH_CONNECTOR_JAVA_HOME", System.getProperty("java.home"));
+        List<String> cmd = new ArrayList<>(List.of(Path.of(javaHome, "bin", "java").toString(), "-Xmx" + heap));
         // e.g. BENCH_CONNECTOR_JVM_OPTS="-XX:StartFlightRecording=filename=target/bench/connector.jfr,settings=profile"
         // Unset: what bin/cosell-connector chooses when JAVA_OPTS is unset (C1 only on 2 CPUs or fewer).
         String jvmOptions = System.getenv("BENCH_CONNECTOR_JVM_OPTS");
@@ -97,6 +98,13 @@ final class ConnectorProcess implements AutoCloseable {
         }
         if (jvmOptions != null && !jvmOptions.isBlank()) {
             cmd.addAll(List.of(jvmOptions.trim().split("\\s+")));
+        }
+        // On Java 25 or newer, as bin/cosell-connector: the AOT cache next to the runs' folders is used when
+        // there, else this run records it (written when it stops). The latency run's throw-away connector
+        // (warmRemotes) records it afresh, so the measured one starts from a cache of the same build.
+        Path aotCache = aotCache(workDir);
+        if (featureVersion(Path.of(javaHome)) >= 25) {
+            cmd.add(Files.exists(aotCache) ? "-XX:AOTCache=" + aotCache : "-XX:AOTCacheOutput=" + aotCache);
         }
         cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), CosellConnector.class.getName(), "--config",
                 "application.properties"));
@@ -316,6 +324,21 @@ final class ConnectorProcess implements AutoCloseable {
         process.destroy(); // SIGTERM: graceful stop
         if (!process.waitFor(40, TimeUnit.SECONDS)) {
             process.destroyForcibly();
+        }
+    }
+
+    /** Where the connectors of one benchmark run keep their AOT cache (Java 25 or newer). */
+    static Path aotCache(Path workDir) {
+        return workDir.toAbsolutePath().getParent().resolve("connector.aot");
+    }
+
+    /** The JDK's feature version from its release file (17 when unreadable: no AOT cache). */
+    static int featureVersion(Path javaHome) {
+        try {
+            Matcher m = Pattern.compile("JAVA_VERSION=\"(\\d+)").matcher(Files.readString(javaHome.resolve("release")));
+            return m.find() ? Integer.parseInt(m.group(1)) : 17;
+        } catch (IOException | RuntimeException e) {
+            return 17;
         }
     }
 

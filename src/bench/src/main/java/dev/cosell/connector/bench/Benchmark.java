@@ -182,7 +182,7 @@ public final class Benchmark {
      * emulators start as cold as the connector, so a throw-away connector first sends the warm-up's
      * number of events through them; then every record, registration and counted call is cleared. On Java 25
      * or newer (BENCH_CONNECTOR_JAVA_HOME) that run also records the AOT cache the measured connector starts
-     * from, as a node's previous run does for bin/cosell-connector.
+     * from (an experiment: bin/cosell-connector keeps none, docs/performance.md).
      */
     private void warmRemotes(Sandbox sandbox) throws Exception {
         Files.deleteIfExists(ConnectorProcess.aotCache(options.out().resolve("latency-remotes-warm-up")));
@@ -371,14 +371,7 @@ public final class Benchmark {
         List<CallLog.Entry> calls = new ArrayList<>(sandbox.partnerCenter().calls().entries());
         calls.addAll(sandbox.dataverse().calls().entries());
         calls.sort(java.util.Comparator.comparingLong(CallLog.Entry::startedAtMillis));
-        try (var out = Files.newBufferedWriter(options.out().resolve("calls-cold-start.tsv"))) {
-            out.write("start_ms\tend_ms\tstatus\tmethod\turi\n");
-            for (CallLog.Entry e : calls) {
-                out.write(String.format("%d\t%d\t%d\t%s\t%s%n", e.startedAtMillis() - t0,
-                        e.startedAtMillis() - t0 + e.micros() / 1000, e.status(), e.method(),
-                        e.uri().substring(0, Math.min(e.uri().length(), 100))));
-            }
-        }
+        LatencyBench.writeCalls(options.out().resolve("calls-cold-start.tsv"), calls, t0);
     }
 
     /** For each referral sent (id → when): the time until its opportunity was written (by alternate key). */

@@ -99,8 +99,8 @@ final class ConnectorProcess implements AutoCloseable {
         if (jvmOptions != null && !jvmOptions.isBlank()) {
             cmd.addAll(List.of(jvmOptions.trim().split("\\s+")));
         }
-        // On Java 25 or newer, as bin/cosell-connector: the AOT cache next to the runs' folders is used when
-        // there, else this run records it (written when it stops). The latency run's throw-away connector
+        // On Java 25 or newer (an experiment; bin/cosell-connector keeps no cache): the AOT cache next to the
+        // runs' folders is used when there, else this run records it (written when it stops). The latency run's throw-away connector
         // (warmRemotes) records it afresh, so the measured one starts from a cache of the same build.
         Path aotCache = aotCache(workDir);
         if (featureVersion(Path.of(javaHome)) >= 25) {

@@ -357,7 +357,6 @@ final class LatencyBench {
 
     /** The calls' timeline (start and end in ms from the first, status, system, method, path): where the time went. */
     private void timeline(Sandbox s, String name) throws java.io.IOException {
-        List<String[]> rows = new ArrayList<>();
         List<CallLog.Entry> all = new ArrayList<>();
         s.partnerCenter().calls().entries().stream().filter(e -> e.uri().startsWith("/v1.0/")).forEach(all::add);
         s.dataverse().calls().entries().forEach(all::add);
@@ -365,12 +364,16 @@ final class LatencyBench {
         if (all.isEmpty()) {
             return;
         }
-        long t0 = all.get(0).startedAtMillis();
-        try (var out = java.nio.file.Files.newBufferedWriter(o.out().resolve("calls-latency-" + name + ".tsv"))) {
-            for (CallLog.Entry e : all) {
+        writeCalls(o.out().resolve("calls-latency-" + name + ".tsv"), all, all.get(0).startedAtMillis());
+    }
+
+    /** Calls as a timeline: start and end in ms from {@code t0}, status, method, path (cut to 100 characters). */
+    static void writeCalls(java.nio.file.Path file, List<CallLog.Entry> calls, long t0) throws java.io.IOException {
+        try (var out = java.nio.file.Files.newBufferedWriter(file)) {
+            for (CallLog.Entry e : calls) {
                 out.write(String.format("%d\t%d\t%d\t%s\t%s%n", e.startedAtMillis() - t0,
                         e.startedAtMillis() - t0 + e.micros() / 1000, e.status(), e.method(),
-                        e.uri().substring(0, Math.min(e.uri().length(), 80))));
+                        e.uri().substring(0, Math.min(e.uri().length(), 100))));
             }
         }
     }

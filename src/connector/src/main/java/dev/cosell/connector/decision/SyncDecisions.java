@@ -95,6 +95,28 @@ public final class SyncDecisions {
         return decide(OPPORTUNITY_TABLE, new OpportunityCase(opportunity, link));
     }
 
+    /**
+     * The rows of a Dataverse page (body: {"value": [rows]}) without those that are our own writes
+     * (row 1 of the table, by {@code links}: the page's links by opportunity id). The poll reads back
+     * every opportunity the other direction writes; they leave here instead of one by one.
+     */
+    public List<Object> withoutOwnWrites(Map<String, Object> page, Map<String, Map<String, Object>> links) {
+        List<Object> rows = new java.util.ArrayList<>();
+        if (page != null && page.get("value") instanceof List<?> value) {
+            for (Object r : value) {
+                if (r instanceof Map<?, ?> row && row.get("opportunityid") instanceof String id && links.get(id) != null) {
+                    @SuppressWarnings("unchecked")
+                    Map<String, Object> opportunity = (Map<String, Object>) row;
+                    if (forOpportunity(opportunity, links.get(id)) == Opportunity.OWN_WRITE) {
+                        continue;
+                    }
+                }
+                rows.add(r);
+            }
+        }
+        return rows;
+    }
+
     private static <C, D> D decide(List<Row<C, D>> table, C c) {
         for (Row<C, D> row : table) {
             if (row.condition().test(c)) {

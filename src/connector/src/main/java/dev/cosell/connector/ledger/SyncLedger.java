@@ -270,27 +270,49 @@ public final class SyncLedger {
 
     /** The links of those of the referrals that have one, by referral id (one query for a page). */
     public Map<String, Map<String, Object>> linksAmong(java.util.Collection<String> referralIds) {
-        Map<String, Map<String, Object>> links = new java.util.HashMap<>();
-        if (referralIds.isEmpty()) {
-            return links;
-        }
-        String sql = "select * from sync_link where referral_id in ("
-                + String.join(", ", java.util.Collections.nCopies(referralIds.size(), "?")) + ")";
-        try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(sql)) {
-            int i = 1;
-            for (String id : referralIds) {
-                ps.setString(i++, id);
-            }
-            try (ResultSet rs = ps.executeQuery()) {
-                while (rs.next()) {
-                    Map<String, Object> row = row(rs);
-                    links.put(String.valueOf(row.get("referral_id")), row);
+        return linksWhere("referral_id", referralIds);
+    }
+
+    /**
+     * The links of a Dataverse page's opportunities (body: {"value": [rows]}) that have one, by
+     * opportunity id: one query for the page instead of one per row.
+     */
+    public Map<String, Map<String, Object>> linksOfPage(Map<String, Object> page) {
+        java.util.Set<String> ids = new java.util.LinkedHashSet<>();
+        if (page != null && page.get("value") instanceof List<?> rows) {
+            for (Object r : rows) {
+                if (r instanceof Map<?, ?> row && row.get("opportunityid") instanceof String id) {
+                    ids.add(id);
                 }
             }
-            return links;
-        } catch (SQLException e) {
-            throw new IllegalStateException("cannot read the sync ledger", e);
         }
+        return linksWhere("opportunity_id", ids);
+    }
+
+    private Map<String, Map<String, Object>> linksWhere(String column, java.util.Collection<String> ids) {
+        Map<String, Map<String, Object>> links = new java.util.HashMap<>();
+        List<String> all = new java.util.ArrayList<>(ids);
+        // (bounded IN lists: a Dataverse page holds up to 5,000 rows)
+        for (int from = 0; from < all.size(); from += 500) {
+            List<String> chunk = all.subList(from, Math.min(all.size(), from + 500));
+            String sql = "select * from sync_link where " + column + " in ("
+                    + String.join(", ", java.util.Collections.nCopies(chunk.size(), "?")) + ")";
+            try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(sql)) {
+                int i = 1;
+                for (String id : chunk) {
+                    ps.setString(i++, id);
+                }
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        Map<String, Object> row = row(rs);
+                        links.put(String.valueOf(row.get(column)), row);
+                    }
+                }
+            } catch (SQLException e) {
+                throw new IllegalStateException("cannot read the sync ledger", e);
+            }
+        }
+        return links;
     }
 
     /** An opportunity the backfill created from a referral, with what the ledger keeps of both sides. */

@@ -104,6 +104,10 @@ abstract class Dynamics365ToPartnerCenterTest extends FlowTestSupport {
         assertEquals("$select=opportunityid&$deltatoken=1", dataverse.calls().get(0).query());
         assertEquals(List.of(), partnerCenter.calls(), "no echo, no second referral");
         assertEquals("$select=opportunityid&$deltatoken=2", cursor.get(DELTA));
+        // Our own write left the page before the row's work (no idempotency key kept for it); the other went through it.
+        String processed = "select * from camel_messageprocessed where processorname = 'dynamics-365-to-partner-center' and messageid = ?";
+        assertEquals(0, rows(processed, ours + "|7").size(), "our own write never reached the row's pipeline");
+        assertEquals(1, rows(processed, fromPartnerCenter.get("opportunityid") + "|" + fromPartnerCenter.get("versionnumber")).size());
     }
 
     @Test

@@ -11,9 +11,10 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 /**
  * Several Dataverse requests in one round trip: the body of a {@code POST $batch} with one request per
  * part (outside any change set: each succeeds or fails on its own, with {@code Prefer:
- * odata.continue-on-error}), and the answers read back in order. Used by
- * routes/dynamics-365-customer.camel.yaml to look up a referral's account and contact together, and by the
- * backfill (BackfillPage) and the poll (FlaggedOpportunityCustomers) for a page's lookups and creations.
+ * odata.continue-on-error}) or with one change set (all or none, {@link #accountAndContact}), and the
+ * answers read back in order. Used by routes/dynamics-365-customer.camel.yaml to look up a referral's
+ * account and contact together and to create a new customer's both, and by the backfill (BackfillPage)
+ * and the poll (FlaggedOpportunityCustomers) for a page's lookups and creations.
  *
  * <p>A page's requests go in several {@code $batch} bodies of at most {@code batchSize} requests each
  * ({@link #bodies}), which routes/remote-calls.camel.yaml ({@code dataverse-batches}) sends at once within
@@ -27,6 +28,8 @@ public final class ODataBatch {
     public static final String CONTENT_TYPE = "multipart/mixed; boundary=" + BOUNDARY;
 
     private static final ObjectMapper JSON = new ObjectMapper();
+    private static final java.util.regex.Pattern CHANGE_SET =
+            java.util.regex.Pattern.compile("(?i)Content-Type: multipart/mixed; ?boundary=\"?([^\"\\s;]+)");
 
     private final String apiPath;
     private final int batchSize;
@@ -123,19 +126,61 @@ public final class ODataBatch {
         StringBuilder b = new StringBuilder(256 * requests.size() + 32);
         for (Request r : requests) {
             b.append("--").append(BOUNDARY).append("\r\n")
-                    .append("Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n")
-                    .append(r.method()).append(' ').append(apiPath).append('/').append(r.relativeUrl())
-                    .append(" HTTP/1.1\r\nAccept: application/json\r\n");
-            if (r.jsonBody() != null) {
-                b.append("Content-Type: application/json; charset=utf-8\r\n");
-            }
-            r.headers().forEach((name, value) -> b.append(name).append(": ").append(value).append("\r\n"));
-            b.append("\r\n");
-            if (r.jsonBody() != null) {
-                b.append(r.jsonBody()).append("\r\n");
-            }
+                    .append("Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n");
+            request(b, r);
         }
         return b.append("--").append(BOUNDARY).append("--\r\n").toString();
+    }
+
+    /**
+     * The $batch body creating a new customer's account and its contact together, in one change set
+     * (both or neither): the contact's binds to an account ({@code ...@odata.bind: "/accounts(...)"},
+     * written by referral-to-contact.jsonata before the account has an id) refer to the account
+     * created before it, by its Content-ID ({@code "$1"}). Each answers with its row
+     * ({@code Prefer: return=representation}); {@link #answers} reads them back in order.
+     */
+    public String accountAndContact(Map<String, Object> account, Map<String, Object> contact) {
+        Map<String, Object> boundContact = new java.util.LinkedHashMap<>(contact);
+        boundContact.replaceAll((k, v) -> k.endsWith("@odata.bind") && v instanceof String s && s.startsWith("/accounts(")
+                ? "$1" : v);
+        try {
+            return changeSet(List.of(
+                    new Request("POST", "accounts", Map.of("Prefer", "return=representation"), JSON.writeValueAsString(account)),
+                    new Request("POST", "contacts", Map.of("Prefer", "return=representation"),
+                            JSON.writeValueAsString(boundContact))));
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new IllegalArgumentException("cannot write the customer as JSON", e);
+        }
+    }
+
+    /** The $batch body of one change set of these requests, Content-ID 1, 2, ... in order. */
+    public String changeSet(List<Request> requests) {
+        String changeSet = "changeset_cosell";
+        StringBuilder b = new StringBuilder(512 * requests.size() + 128);
+        b.append("--").append(BOUNDARY).append("\r\n")
+                .append("Content-Type: multipart/mixed; boundary=").append(changeSet).append("\r\n\r\n");
+        int contentId = 1;
+        for (Request r : requests) {
+            b.append("--").append(changeSet).append("\r\n")
+                    .append("Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n")
+                    .append("Content-ID: ").append(contentId++).append("\r\n\r\n");
+            request(b, r);
+        }
+        b.append("--").append(changeSet).append("--\r\n");
+        return b.append("--").append(BOUNDARY).append("--\r\n").toString();
+    }
+
+    private void request(StringBuilder b, Request r) {
+        b.append(r.method()).append(' ').append(apiPath).append('/').append(r.relativeUrl())
+                .append(" HTTP/1.1\r\nAccept: application/json\r\n");
+        if (r.jsonBody() != null) {
+            b.append("Content-Type: application/json; charset=utf-8\r\n");
+        }
+        r.headers().forEach((name, value) -> b.append(name).append(": ").append(value).append("\r\n"));
+        b.append("\r\n");
+        if (r.jsonBody() != null) {
+            b.append(r.jsonBody()).append("\r\n");
+        }
     }
 
     /**
@@ -164,6 +209,12 @@ public final class ODataBatch {
         }
         String boundary = response.substring(0, response.indexOf("\r\n"));
         for (String part : response.split(java.util.regex.Pattern.quote(boundary))) {
+            // A change set's answers: a nested multipart, one answer per request (or the one that failed).
+            java.util.regex.Matcher nested = CHANGE_SET.matcher(part);
+            if (nested.find() && part.indexOf("HTTP/1.1 ") > nested.start()) {
+                out.addAll(parts(part.substring(part.indexOf("--" + nested.group(1), nested.end()))));
+                continue;
+            }
             int http = part.indexOf("HTTP/1.1 ");
             if (http < 0) {
                 continue;

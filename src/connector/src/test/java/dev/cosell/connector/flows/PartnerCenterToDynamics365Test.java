@@ -53,20 +53,19 @@ abstract class PartnerCenterToDynamics365Test extends FlowTestSupport {
         String opportunityId = id();
         Map<String, Object> referral = referral(referralId, customer);
         partnerCenter.answer("GET v1.0/engagements/referrals/" + referralId, referral);
-        dataverse.answer("POST $batch", batch(Map.of("value", List.of()), Map.of("value", List.of())));
-        dataverse.answer("POST accounts", call -> row(call.json(), "accountid", accountId, 11));
-        dataverse.answer("POST contacts", call -> row(call.json(), "contactid", contactId, 12));
+        dataverse.answer("POST $batch", batch(Map.of("value", List.of()), Map.of("value", List.of())),
+                RemoteStandIn.changeSetBatch(Map.of("accountid", accountId, "name", customer), Map.of("contactid", contactId)));
         dataverse.answer("PATCH opportunities(cosell_referralid='" + referralId + "')", writtenOpportunity(opportunityId, 1001));
 
         String event = event("referral-created", referralId);
         process(event);
 
         assertEquals(List.of("GET v1.0/engagements/referrals/" + referralId), partnerCenter.keys(), "the event is never trusted for data");
-        assertEquals(List.of("POST $batch", "POST accounts", "POST contacts",
-                "PATCH opportunities(cosell_referralid='" + referralId + "')"), dataverseKeys());
+        assertEquals(List.of("POST $batch", "POST $batch", "PATCH opportunities(cosell_referralid='" + referralId + "')"),
+                dataverseKeys(), "the lookup, then the account and the contact created together");
 
         // One round trip looks up both: the account by name and country, the contact by e-mail.
-        Call lookup = dataverse.only("POST $batch");
+        Call lookup = dataverse.calls("POST $batch").get(0);
         assertEquals("multipart/mixed; boundary=batch_cosell", lookup.header("Content-Type"));
         List<String> reads = RemoteStandIn.batchRequests(lookup.text()).stream()
                 .map(r -> URLDecoder.decode(r, StandardCharsets.UTF_8)).toList();
@@ -76,15 +75,20 @@ abstract class PartnerCenterToDynamics365Test extends FlowTestSupport {
         assertTrue(reads.get(1).startsWith("GET /api/data/v9.2/contacts?") && reads.get(1).contains("emailaddress1 eq '"
                 + email(customer) + "'"), reads.get(1));
 
-        Map<String, Object> account = dataverse.only("POST accounts").json();
+        // One more creates both, in a change set (both or neither): the contact names the account by its Content-ID.
+        String creation = dataverse.calls("POST $batch").get(1).text();
+        assertTrue(creation.contains("Content-Type: multipart/mixed; boundary=changeset_"), creation);
+        assertEquals(List.of("POST /api/data/v9.2/accounts", "POST /api/data/v9.2/contacts"), RemoteStandIn.batchRequests(creation));
+        assertTrue(creation.contains("Content-ID: 1\r\n") && creation.contains("Content-ID: 2\r\n"), creation);
+        Map<String, Object> account = RemoteStandIn.batchBodies(creation).get(0);
         assertEquals(customer, account.get("name"));
         assertEquals("Seattle", account.get("address1_city"));
         assertEquals("US", account.get("address1_country"));
         assertEquals(51, account.get("numberofemployees"), "customerProfile.size 51to250employees");
-        Map<String, Object> contact = dataverse.only("POST contacts").json();
+        Map<String, Object> contact = RemoteStandIn.batchBodies(creation).get(1);
         assertEquals("Smith", contact.get("lastname"));
         assertEquals(email(customer), contact.get("emailaddress1"));
-        assertEquals("/accounts(" + accountId + ")", contact.get("parentcustomerid_account@odata.bind"));
+        assertEquals("$1", contact.get("parentcustomerid_account@odata.bind"));
 
         // The opportunity, by its alternate key and If-None-Match: * (never twice), with the mapped fields.
         Call create = dataverse.only("PATCH opportunities(cosell_referralid='" + referralId + "')");

@@ -237,6 +237,46 @@ final class RemoteStandIn implements Processor {
         return b.append("--").append(boundary).append("--\r\n").toString();
     }
 
+    /** A {@code $batch} response of one change set: each part answered 201 with this row, Content-ID 1, 2, ... */
+    static String changeSetBatch(Object... rows) {
+        String boundary = "batchresponse_standin";
+        String changeSet = "changesetresponse_standin";
+        StringBuilder b = new StringBuilder("--").append(boundary).append("\r\n")
+                .append("Content-Type: multipart/mixed; boundary=").append(changeSet).append("\r\n\r\n");
+        int contentId = 1;
+        for (Object row : rows) {
+            String json;
+            try {
+                json = JSON.writeValueAsString(row);
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+            b.append("--").append(changeSet).append("\r\n")
+                    .append("Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\nContent-ID: ")
+                    .append(contentId++).append("\r\n\r\n")
+                    .append("HTTP/1.1 201 Created\r\nContent-Type: application/json; odata.metadata=minimal\r\n")
+                    .append("OData-Version: 4.0\r\n\r\n").append(json).append("\r\n");
+        }
+        b.append("--").append(changeSet).append("--\r\n");
+        return b.append("--").append(boundary).append("--\r\n").toString();
+    }
+
+    /** The JSON bodies of a {@code $batch} request's parts, in order (parts without one left out). */
+    @SuppressWarnings("unchecked")
+    static List<Map<String, Object>> batchBodies(String body) {
+        List<Map<String, Object>> out = new ArrayList<>();
+        for (String line : body.split("\r\n")) {
+            if (line.startsWith("{")) {
+                try {
+                    out.add(JSON.readValue(line, Map.class));
+                } catch (Exception e) {
+                    throw new IllegalStateException(e);
+                }
+            }
+        }
+        return out;
+    }
+
     /** The GET lines of a {@code $batch} request body, in order ("GET /api/data/v9.2/accounts(…)"). */
     static List<String> batchRequests(String body) {
         List<String> out = new ArrayList<>();

@@ -318,6 +318,25 @@ class DataverseEmulatorTest {
         assertEquals(1, dv.api().countWhere("accounts", "name", "Kept"));
     }
 
+    /** The connector's change set for a new customer (ODataBatch.accountAndContact): both rows, the contact under the account. */
+    @Test
+    void theConnectorsNewCustomerChangeSetCreatesTheAccountAndItsContact() throws Exception {
+        var batch = new dev.cosell.connector.dataverse.ODataBatch("/api/data/v9.2");
+        String body = batch.accountAndContact(java.util.Map.of("name", "Change set account"),
+                java.util.Map.of("lastname", "Set", "parentcustomerid_account@odata.bind", "/accounts(null)"));
+        TestHttp.Resp r = http.send("POST", api + "$batch", body, "Content-Type", dev.cosell.connector.dataverse.ODataBatch.CONTENT_TYPE);
+        assertEquals(200, r.status(), r.body());
+        List<java.util.Map<String, Object>> rows = batch.answers(r.body());
+        assertEquals(2, rows.size(), r.body());
+        ObjectNode account = dv.api().rows("accounts").stream().filter(a -> a.path("name").asText().equals("Change set account"))
+                .findFirst().orElseThrow();
+        assertEquals(account.get("accountid").asText(), rows.get(0).get("accountid"));
+        ObjectNode contact = dv.api().rows("contacts").stream().filter(c -> c.path("lastname").asText().equals("Set"))
+                .findFirst().orElseThrow();
+        assertEquals(contact.get("contactid").asText(), rows.get(1).get("contactid"));
+        assertEquals(account.get("accountid").asText(), contact.get("_parentcustomerid_value").asText());
+    }
+
     @Test
     void changeTrackingReturnsDeltaWithUpdatesAndDeletions() {
         String keep = create("{\"name\":\"Tracked 1\"}");

@@ -223,6 +223,28 @@ public final class DataverseApi {
         }
     }
 
+    /**
+     * The URL of the row a create answered, for a change set's later {@code $<Content-ID>}: its
+     * OData-EntityId header, or (with return=representation, which documentedly drops that header)
+     * the entity set of the request and the primary id in the answer's body; null for anything else.
+     */
+    String createdEntityId(Request request, Response response) {
+        String header = response.headers().get("OData-EntityId");
+        if (header != null || response.status() != 201 || !"POST".equals(request.method())) {
+            return header;
+        }
+        Table t = tables.get(request.path());
+        if (t == null) {
+            return null;
+        }
+        try {
+            JsonNode id = JSON.readTree(response.body()).get(t.def.primaryId());
+            return id == null ? null : base() + t.def.entitySet() + "(" + id.asText() + ")";
+        } catch (java.io.IOException e) {
+            return null;
+        }
+    }
+
     private Table table(String entitySet) {
         Table t = tables.get(entitySet);
         if (t == null) {

@@ -75,7 +75,7 @@ final class DataverseBatch {
                 List<Response> responses = api.changeSet(requests.size(), (i, previous) -> {
                     Map<String, String> created = new HashMap<>();
                     for (int j = 0; j < previous.size(); j++) {
-                        String entityId = previous.get(j).headers().get("OData-EntityId");
+                        String entityId = api.createdEntityId(requests.get(j), previous.get(j));
                         if (contentIds.get(j) != null && entityId != null) {
                             created.put(contentIds.get(j), entityId);
                         }

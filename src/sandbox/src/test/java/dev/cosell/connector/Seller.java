@@ -52,11 +52,18 @@ final class Seller {
         dv().seed("opportunities", List.of(changes));
     }
 
-    /** True once the connector has handled the opportunity's current version (idempotent repository key). */
+    /**
+     * True once the connector has handled the opportunity's current version: its idempotent repository
+     * key, or it is the version the connector wrote itself (the ledger's; the poll drops such rows
+     * before the row's pipeline, so they get no key).
+     */
     boolean handledCurrentVersion(String opportunityId) {
         var repo = harness.runtime().context().getRegistry().lookupByNameAndType("opportunityChangeRepository",
                 org.apache.camel.spi.IdempotentRepository.class);
-        return repo.contains(opportunityId + "|" + dv().row("opportunities", opportunityId).path("versionnumber").asLong());
+        long version = dv().row("opportunities", opportunityId).path("versionnumber").asLong();
+        var link = ledger().findByOpportunity(opportunityId);
+        return repo.contains(opportunityId + "|" + version)
+                || link != null && link.get("opportunity_version") instanceof Number v && v.longValue() == version;
     }
 
     List<ObjectNode> referralsFor(String opportunityId) {

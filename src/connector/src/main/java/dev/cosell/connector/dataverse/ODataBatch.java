@@ -210,13 +210,14 @@ public final class ODataBatch {
         String boundary = response.substring(0, response.indexOf("\r\n"));
         for (String part : response.split(java.util.regex.Pattern.quote(boundary))) {
             // A change set's answers: a nested multipart, one answer per request (or the one that failed).
-            java.util.regex.Matcher nested = CHANGE_SET.matcher(part);
-            if (nested.find() && part.indexOf("HTTP/1.1 ") > nested.start()) {
-                out.addAll(parts(part.substring(part.indexOf("--" + nested.group(1), nested.end()))));
-                continue;
-            }
             int http = part.indexOf("HTTP/1.1 ");
             if (http < 0) {
+                continue;
+            }
+            // (only the part's own headers, before its first answer, are looked at)
+            java.util.regex.Matcher nested = CHANGE_SET.matcher(part).region(0, http);
+            if (nested.find()) {
+                out.addAll(parts(part.substring(part.indexOf("--" + nested.group(1), nested.end()))));
                 continue;
             }
             int status = Integer.parseInt(part.substring(http + 9, http + 12));

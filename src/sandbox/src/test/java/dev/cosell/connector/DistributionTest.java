@@ -53,7 +53,7 @@ class DistributionTest {
             Map<String, String> props = harness.properties();
             // An embedded store file, as a real installation has (the harness's in-memory one is per process).
             props.put("store.url", "jdbc:h2:file:" + dir.resolve("data/cosell")
-                    + ";MODE=PostgreSQL;DATABASE_TO_LOWER=TRUE;DEFAULT_NULL_ORDERING=HIGH;WRITE_DELAY=0");
+                    + ";MODE=PostgreSQL;DATABASE_TO_LOWER=TRUE;DEFAULT_NULL_ORDERING=HIGH");
             Process connector = start(elsewhere, bin, props, List.of());
             try {
                 HttpClient http = HttpClient.newHttpClient();

@@ -39,7 +39,7 @@ class SecretsAtRestTest {
     @Test
     void theH2StoreHoldsNoSecretInClearAndOnlyItsUserReadsItAndNoSecretIsLogged(@TempDir Path dir) throws Exception {
         Path data = dir.resolve("data");
-        String url = "jdbc:h2:file:" + data.resolve("cosell") + ";MODE=PostgreSQL;DATABASE_TO_LOWER=TRUE;DEFAULT_NULL_ORDERING=HIGH;WRITE_DELAY=0";
+        String url = "jdbc:h2:file:" + data.resolve("cosell") + ";MODE=PostgreSQL;DATABASE_TO_LOWER=TRUE;DEFAULT_NULL_ORDERING=HIGH";
         StringWriter log = new StringWriter();
         Appender capture = capture(log);
         try (ConnectorHarness harness = new ConnectorHarness().with("store.url", url).with("store.password", "")

@@ -2,6 +2,7 @@ package dev.cosell.connector.ledger;
 
 import dev.cosell.connector.mapping.ReferralPatch;
 import dev.cosell.connector.metrics.SyncMetrics;
+import dev.cosell.connector.store.ConnectorStore;
 
 import java.security.MessageDigest;
 import java.sql.Connection;
@@ -94,13 +95,15 @@ public final class SyncLedger {
             ps.setString(1, opportunityId);
             ps.setTimestamp(2, Timestamp.from(Instant.now()));
             ps.executeUpdate();
-            return true;
         } catch (SQLException e) {
             if (e.getSQLState() != null && e.getSQLState().startsWith("23")) {
                 return false; // integrity constraint violation: the marker of an earlier attempt
             }
             throw new IllegalStateException("cannot record the referral creation attempt", e);
         }
+        // In the file before the referral is posted: after a crash the marker says "look it up first".
+        ConnectorStore.writeThroughOf(dataSource);
+        return true;
     }
 
     /** The referral is linked: the creation marker is no longer needed. */

@@ -48,10 +48,17 @@ public final class JdbcTokenCacheStore implements TokenCacheStore {
         }
     }
 
-    /** Update, else insert; when another thread or node inserted first (unique violation), update again. */
+    /**
+     * Update, else insert; when another thread or node inserted first (unique violation), update again.
+     * Written through to the file (a rotated refresh token must survive a crash).
+     */
     @Override
     public void save(String key, String plainCache) {
-        String serializedCache = box.seal(plainCache);
+        store(key, box.seal(plainCache));
+        ConnectorStore.writeThroughOf(dataSource);
+    }
+
+    private void store(String key, String serializedCache) {
         try (Connection c = dataSource.getConnection()) {
             if (update(c, key, serializedCache)) {
                 return;

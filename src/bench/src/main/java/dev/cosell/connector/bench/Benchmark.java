@@ -105,9 +105,10 @@ public final class Benchmark {
                 options.backfill(), "backfillOpportunities", options.backfillOpportunities(), "connectorHeap",
                 options.connectorHeap(), "pollIntervalMs", options.pollIntervalMs(), "memoryBackfill", options.memoryBackfill(),
                 "backfillRunningNode", options.backfillRunningNode())));
+        long referenceMs = MachineSpeed.referenceCpuMs();
         results.set("machine", JSON.valueToTree(Map.of("cores", Runtime.getRuntime().availableProcessors(), "java",
                 System.getProperty("java.vm.name") + " " + System.getProperty("java.version"), "os",
-                System.getProperty("os.name") + " " + System.getProperty("os.arch"))));
+                System.getProperty("os.name") + " " + System.getProperty("os.arch"), "referenceWorkCpuMs", referenceMs)));
         if (options.latency() != null) {
             // --latency: realistic latency and limits, each scenario against its lower bound (LatencyBench).
             new LatencyBench(options.latency(), results, table).run();
@@ -122,7 +123,8 @@ public final class Benchmark {
                 JSON.writeValueAsString(results));
         System.out.println();
         System.out.println("cosell-connector benchmark (" + Runtime.getRuntime().availableProcessors() + " cores, "
-                + System.getProperty("java.version") + ", load average " + loadAverage() + ")");
+                + System.getProperty("java.version") + ", load average " + loadAverage() + ", reference work "
+                + referenceMs + " ms CPU: lower is a faster machine)");
         table.forEach(System.out::println);
         System.out.println("JSON: " + options.out().resolve(prefix + stamp + ".json"));
     }

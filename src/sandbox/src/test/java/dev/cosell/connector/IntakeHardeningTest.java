@@ -170,6 +170,35 @@ class IntakeHardeningTest {
         assertEquals(writes, harness.sandbox.dataverse().calls().entries().stream().filter(e -> !e.method().equals("GET")).count());
     }
 
+    /** A step failing inside the intake (here the inbox table is missing): 503, and its one log line names the cause. */
+    @Test
+    void anEventTheInboxCannotTakeIs503AndItsLogLineSaysWhy() throws Exception {
+        String event = "{\"EventName\":\"referral-created\",\"ResourceUri\":\"https://api.partnercenter.microsoft.com/engagements/v1/"
+                + "referrals/4f1d2c3b-0000-4000-8000-00000000abcd\",\"ResourceName\":\"referral\",\"AuditUri\":null,"
+                + "\"ResourceChangeUtcDate\":\"2026-12-02T10:00:00Z\"}";
+        java.io.StringWriter log = new java.io.StringWriter();
+        var capture = SecretsAtRestTest.capture(log);
+        execute("alter table webhook_inbox rename to webhook_inbox_away");
+        try {
+            HttpResponse<String> r = signed(event);
+            assertEquals(503, r.statusCode(), r.body());
+        } finally {
+            execute("alter table webhook_inbox_away rename to webhook_inbox");
+            SecretsAtRestTest.release(capture);
+        }
+        String line = log.toString().lines().filter(l -> l.startsWith("Webhook not accepted (503)")).findFirst().orElse("");
+        assertTrue(line.contains("Table \"webhook_inbox\" not found") && !line.contains("Exception occurred during execution"),
+                log.toString());
+        assertEquals(1, log.toString().lines().filter(l -> l.startsWith("Webhook not accepted (503)")).count(), "one line");
+    }
+
+    static void execute(String sql) throws Exception {
+        DataSource ds = harness.runtime().context().getRegistry().lookupByNameAndType("dataSource", DataSource.class);
+        try (var c = ds.getConnection(); var st = c.createStatement()) {
+            st.execute(sql);
+        }
+    }
+
     @Test
     void whileTheWebhookRouteIsNotServingAPostIs503WithRetryAfterNot404() throws Exception {
         var routes = harness.runtime().context().getRouteController();

@@ -103,7 +103,7 @@ class SecretsAtRestTest {
         }
     }
 
-    private static Appender capture(StringWriter out) {
+    static Appender capture(StringWriter out) {
         LoggerContext ctx = (LoggerContext) LogManager.getContext(false);
         Configuration config = ctx.getConfiguration();
         Appender appender = WriterAppender.newBuilder().setName("secrets-capture").setTarget(out)
@@ -114,7 +114,7 @@ class SecretsAtRestTest {
         return appender;
     }
 
-    private static void release(Appender appender) {
+    static void release(Appender appender) {
         LoggerContext ctx = (LoggerContext) LogManager.getContext(false);
         ctx.getConfiguration().getRootLogger().removeAppender(appender.getName());
         ctx.updateLoggers();

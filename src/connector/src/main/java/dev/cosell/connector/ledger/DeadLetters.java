@@ -304,7 +304,11 @@ public final class DeadLetters implements org.apache.camel.CamelContextAware {
         }
     }
 
-    private static String describe(Exception e) {
+    /**
+     * What went wrong, in one line: an HTTP failure's status, address and answer; else the first exception
+     * that says something (never Camel's "Exception occurred during execution" wrapper) and its root cause.
+     */
+    public static String describe(Exception e) {
         var http = HttpAnswers.httpFailure(e);
         if (http != null) {
             return "HTTP " + http.getStatusCode() + " from " + http.getUri() + ": " + http.getResponseBody();
@@ -313,6 +317,13 @@ public final class DeadLetters implements org.apache.camel.CamelContextAware {
         while (t.getCause() != null && t.getCause() != t && (t.getMessage() == null || t instanceof org.apache.camel.CamelExecutionException)) {
             t = t.getCause();
         }
-        return t.getClass().getSimpleName() + ": " + t.getMessage();
+        String said = t.getClass().getSimpleName() + ": " + t.getMessage();
+        Throwable root = t;
+        while (root.getCause() != null && root.getCause() != root) {
+            root = root.getCause();
+        }
+        // A library's own wrapper (Spring's "bad SQL grammar []") says less than the driver below it.
+        String text = root == t ? said : said + " <- " + root.getClass().getSimpleName() + ": " + root.getMessage();
+        return text.replaceAll("\\s+", " "); // one line (a driver's message may hold the statement on the next)
     }
 }

@@ -47,7 +47,7 @@ public final class ConnectorStore implements Service, DataSource {
 
     private ConnectorStore(Settings settings) {
         this.settings = settings;
-        this.embedded = settings.url().startsWith("jdbc:h2:file:");
+        this.embedded = h2File(settings.url()) != null;
     }
 
     /**
@@ -78,7 +78,7 @@ public final class ConnectorStore implements Service, DataSource {
         }
         user = blankToNull(user);
         password = blankToNull(password);
-        if (password == null && url.startsWith("jdbc:h2:file:")) {
+        if (password == null && h2File(url) != null) {
             password = new SecretBox(secretKey).derivePassword("cosell-h2-store");
         }
         return new Settings(url, user, password, poolSize);
@@ -109,10 +109,15 @@ public final class ConnectorStore implements Service, DataSource {
         return dataSource;
     }
 
-    private static Object[] openPool(Settings configured) {
-        Settings s = configured;
-        if (s.url().startsWith("jdbc:h2:file:")) {
-            Path file = Path.of(s.url().substring("jdbc:h2:file:".length()).split(";")[0]);
+    /** The embedded H2 database file a URL names, or null when it names another database. */
+    static Path h2File(String url) {
+        String prefix = "jdbc:h2:file:";
+        return url.startsWith(prefix) ? Path.of(url.substring(prefix.length()).split(";")[0]) : null;
+    }
+
+    private static Object[] openPool(Settings s) {
+        Path file = h2File(s.url());
+        if (file != null) {
             privateDirectory(file.toAbsolutePath().getParent());
             if (s.password() != null && !s.password().isEmpty()) {
                 setPasswordOfOldDatabase(s);
@@ -133,8 +138,9 @@ public final class ConnectorStore implements Service, DataSource {
             LOG.info("State store {} at schema version {} ({} migrations applied now)", redact(s.url()),
                     result.targetSchemaVersion != null ? result.targetSchemaVersion : result.initialSchemaVersion,
                     result.migrationsExecuted);
-            if (s.url().startsWith("jdbc:h2:file:")) {
-                privateFiles(Path.of(s.url().substring("jdbc:h2:file:".length()).split(";")[0]).toAbsolutePath().getParent());
+            if (file != null) {
+                privateFiles(file.toAbsolutePath().getParent());
+                checkWriteThrough(ds, s.user());
             }
             return new Object[] { ds, result };
         } catch (RuntimeException e) {
@@ -160,6 +166,16 @@ public final class ConnectorStore implements Service, DataSource {
             st.execute("CHECKPOINT");
         } catch (SQLException e) {
             throw new IllegalStateException("cannot write the store's last commit to its file", e);
+        }
+    }
+
+    /** At start-up, not at the first webhook: CHECKPOINT needs the H2 database's admin (its creator, sa). */
+    private static void checkWriteThrough(DataSource ds, String user) {
+        try (Connection c = ds.getConnection(); java.sql.Statement st = c.createStatement()) {
+            st.execute("CHECKPOINT");
+        } catch (SQLException e) {
+            throw new IllegalStateException("store.user " + user + " cannot write the embedded store through to its file"
+                    + " (CHECKPOINT needs the H2 database's admin, the user that created it): " + e.getMessage(), e);
         }
     }
 
@@ -281,8 +297,8 @@ public final class ConnectorStore implements Service, DataSource {
      */
     public static String identity(String url) {
         String u = url.trim();
-        if (u.startsWith("jdbc:h2:file:")) {
-            return "h2:" + Path.of(u.substring("jdbc:h2:file:".length()).split(";")[0]).toAbsolutePath().normalize();
+        if (h2File(u) != null) {
+            return "h2:" + h2File(u).toAbsolutePath().normalize();
         }
         if (u.startsWith("jdbc:h2:mem:")) {
             return "h2-mem:" + u.substring("jdbc:h2:mem:".length()).split(";")[0] + "@" + ProcessHandle.current().pid();

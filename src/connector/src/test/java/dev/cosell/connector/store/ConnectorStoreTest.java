@@ -60,6 +60,19 @@ class ConnectorStoreTest {
         }
     }
 
+    /** A user that could not write the store through is refused at start-up, not 503 at every webhook. */
+    @Test
+    void anEmbeddedStoreUserThatCannotWriteThroughIsRefusedAtStartUp(@TempDir Path dir) throws Exception {
+        ConnectorStore.Settings admin = StoreTarget.h2(dir);
+        try (ConnectorStore store = ConnectorStore.open(admin); Connection c = store.dataSource().getConnection()) {
+            c.createStatement().execute("create user clerk password 'clerk-pw'");
+            c.createStatement().execute("grant select, insert, update, delete on schema public to clerk");
+        }
+        var clerk = new ConnectorStore.Settings(admin.url(), "clerk", "clerk-pw", 2);
+        var refused = assertThrows(IllegalStateException.class, () -> ConnectorStore.open(clerk));
+        assertTrue(refused.getMessage().contains("CHECKPOINT needs the H2 database's admin"), refused.getMessage());
+    }
+
     /** Commits one inbox row, writes it through, then dies at once: no close, no shutdown hook. */
     public static final class KilledWriter {
         static final int HALTED = 137;
